@@ -1,0 +1,3 @@
+module github.com/presenced/presenced
+
+go 1.26

@@ -1,0 +1,160 @@
+package presence
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Show is the availability sub-state of an available resource (RFC 6121
+// §4.7.2.1). The zero value means plainly available.
+type Show string
+
+// The show values of RFC 6121.
+const (
+	ShowNone Show = ""
+	ShowChat Show = "chat"
+	ShowAway Show = "away"
+	ShowXA   Show = "xa"
+	ShowDND  Show = "dnd"
+)
+
+// ParseShow returns the Show for s, and false if s is not one of the values
+// RFC 6121 defines (the caller then treats the resource as plainly
+// available, as the RFC asks).
+func ParseShow(s string) (Show, bool) {
+	switch sh := Show(s); sh {
+	case ShowNone, ShowChat, ShowAway, ShowXA, ShowDND:
+		return sh, true
+	}
+	return ShowNone, false
+}
+
+// Reason says why a resource went offline.
+type Reason string
+
+// Reasons for an offline transition.
+const (
+	// ReasonClient: the client sent unavailable presence (or its server did
+	// on its behalf when the session ended).
+	ReasonClient Reason = "client"
+	// ReasonServer: the server reported an error for the user or revoked the
+	// subscription through which presenced learnt the user's presence.
+	ReasonServer Reason = "server"
+	// ReasonTimeout: the resource stopped answering.
+	ReasonTimeout Reason = "timeout"
+	// ReasonReconcile: an authoritative check (a probe after a reconnect, a
+	// snapshot of the server's sessions) did not confirm the resource.
+	ReasonReconcile Reason = "reconcile"
+	// ReasonRestart: presenced restarted and the resource was not confirmed.
+	ReasonRestart Reason = "restart"
+	// ReasonAdmin: an administrator removed the resource.
+	ReasonAdmin Reason = "admin"
+)
+
+// Update is one presence report for one resource of one user.
+type Update struct {
+	// User is the bare JID, already normalized by the caller. Required.
+	User string
+	// Resource is the resourcepart; empty for a report about the bare JID.
+	Resource string
+	// Available is false for unavailable presence.
+	Available bool
+	// Show, Status and Priority describe an available resource and are
+	// ignored otherwise.
+	Show     Show
+	Status   string
+	Priority int
+	// Time is when the change happened (for example a delay stamp on a probe
+	// answer). The zero value means now, as the tracker's clock tells.
+	Time time.Time
+	// Reason says why the resource went offline; the zero value means
+	// ReasonClient. Ignored for available presence.
+	Reason Reason
+}
+
+// Resource is the state of one resource of a user.
+type Resource struct {
+	Name     string
+	Show     Show
+	Status   string
+	Priority int
+	// Since is when the resource came online or last changed.
+	Since time.Time
+
+	// confirmed is when a report last confirmed the resource (see Expire).
+	confirmed time.Time
+}
+
+// same reports whether r already carries what u says.
+func (r *Resource) same(u *Update) bool {
+	return r.Show == u.Show && r.Status == u.Status && r.Priority == u.Priority
+}
+
+// User is the state of one user: the aggregate presence and the online
+// resources.
+type User struct {
+	// JID is the bare JID.
+	JID string
+	// Online is true when at least one resource is available.
+	Online bool
+	// Show, Status and Priority are the winning resource's while online,
+	// and the last values seen while offline (Priority is then 0).
+	Show     Show
+	Status   string
+	Priority int
+	// Resources are the available resources, winner first, then by
+	// decreasing priority, then most recent first.
+	Resources []Resource
+	// Since is when the aggregate last changed: the winning resource's Since
+	// while online, the time the user went offline otherwise.
+	Since time.Time
+	// LastSeen is when the last resource went offline; zero while online or
+	// when never seen offline.
+	LastSeen time.Time
+}
+
+// Aggregate is a user's overall presence, derived from its resources.
+type Aggregate struct {
+	Online   bool
+	Show     Show
+	Status   string
+	Priority int
+	// Resource names the winning resource; empty when offline.
+	Resource string
+}
+
+// better reports whether a should win over b: higher priority, then the
+// more recent change (RFC 6121 leaves ties to the server; the most recent
+// change is what a person sees last).
+func better(a, b *Resource) bool {
+	if a.Priority != b.Priority {
+		return a.Priority > b.Priority
+	}
+	return a.Since.After(b.Since)
+}
+
+// winner returns the index of the winning resource, or -1 if rs is empty.
+// O(len(rs)).
+func winner(rs []Resource) int {
+	w := -1
+	for i := range rs {
+		if w < 0 || better(&rs[i], &rs[w]) {
+			w = i
+		}
+	}
+	return w
+}
+
+// sortResources orders rs winner first, as User.Resources documents.
+func sortResources(rs []Resource) {
+	slices.SortStableFunc(rs, func(a, b Resource) int {
+		if better(&a, &b) {
+			return -1
+		}
+		if better(&b, &a) {
+			return 1
+		}
+		return cmp.Compare(a.Name, b.Name)
+	})
+}
