@@ -1,0 +1,137 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// Config configures a Bridge.
+type Config struct {
+	// Tracker is the source of presence. Required.
+	Tracker *presence.Tracker
+	// Logger receives connection errors; nil means slog.Default().
+	Logger *slog.Logger
+	// PingInterval is how often the server pings a WebSocket client; a client
+	// silent for two intervals is dropped. Zero means 30s.
+	PingInterval time.Duration
+	// WriteTimeout bounds each WebSocket write. Zero means 10s.
+	WriteTimeout time.Duration
+}
+
+// Bridge is the HTTP handler of the REST and WebSocket API.
+type Bridge struct {
+	cfg  Config
+	log  *slog.Logger
+	mux  *http.ServeMux
+	done chan struct{} // closed by Serve on shutdown: ends WebSockets
+}
+
+// New returns a Bridge. It panics if cfg.Tracker is nil, a programming
+// error.
+func New(cfg Config) *Bridge {
+	if cfg.Tracker == nil {
+		panic("bridge: Config.Tracker is nil")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 30 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	b := &Bridge{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), done: make(chan struct{})}
+	b.mux.Handle("/v1/presence", get(b.list))
+	b.mux.Handle("/v1/presence/{jid}", get(b.user))
+	b.mux.Handle("/v1/stream", get(b.stream))
+	b.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no route for "+r.URL.Path)
+	})
+	return b
+}
+
+// ServeHTTP implements http.Handler.
+func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.mux.ServeHTTP(w, r) }
+
+// Serve serves HTTP on ln until ctx ends, then shuts down: it stops
+// accepting, closes WebSocket streams and waits up to 5s for requests in
+// flight. It returns nil after a shutdown caused by ctx.
+func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           b,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	close(b.done)
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-errc
+	return err
+}
+
+// get allows GET (and HEAD) only, and answers anything else with a JSON 405.
+func get(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path)
+			return
+		}
+		h(w, r)
+	})
+}
+
+func (b *Bridge) list(w http.ResponseWriter, r *http.Request) {
+	users, seq := b.cfg.Tracker.Snapshot()
+	writeJSON(w, http.StatusOK, listJSON{Seq: seq, Users: toUsers(users)})
+}
+
+func (b *Bridge) user(w http.ResponseWriter, r *http.Request) {
+	raw := r.PathValue("jid")
+	j, err := jid.Parse(raw)
+	if err != nil || j.Localpart() == "" {
+		writeError(w, http.StatusBadRequest, "bad_jid", "not a user JID: "+raw)
+		return
+	}
+	u, ok := b.cfg.Tracker.Get(j.Bare().String())
+	if !ok {
+		writeError(w, http.StatusNotFound, "unknown_user", "no presence known for "+j.Bare().String())
+		return
+	}
+	writeJSON(w, http.StatusOK, toUser(&u))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v) // the client went away: nothing to do
+}
+
+func writeError(w http.ResponseWriter, code int, kind, msg string) {
+	writeJSON(w, code, errorJSON{Error: errorBody{Code: kind, Message: msg}})
+}
+
+// isClosed reports errors that only say the peer or the server went away.
+func isClosed(err error) bool {
+	return errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "broken pipe") ||
+		strings.Contains(err.Error(), "connection reset")
+}

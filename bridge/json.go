@@ -1,0 +1,126 @@
+package bridge
+
+import (
+	"time"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// Show values on the wire: the RFC 6121 show values, "available" for an
+// available resource without show, and "offline".
+const (
+	showAvailable = "available"
+	showOffline   = "offline"
+)
+
+func wireShow(online bool, s presence.Show) string {
+	switch {
+	case !online:
+		return showOffline
+	case s == presence.ShowNone:
+		return showAvailable
+	}
+	return string(s)
+}
+
+// userJSON is one user: aggregate presence plus online resources.
+type userJSON struct {
+	JID      string         `json:"jid"`
+	Online   bool           `json:"online"`
+	Show     string         `json:"show"`
+	Status   string         `json:"status"`
+	Priority int            `json:"priority"`
+	Since    *time.Time     `json:"since,omitempty"`
+	LastSeen *time.Time     `json:"last_seen,omitempty"`
+	Res      []resourceJSON `json:"resources"`
+}
+
+type resourceJSON struct {
+	Resource string    `json:"resource"`
+	Show     string    `json:"show"`
+	Status   string    `json:"status"`
+	Priority int       `json:"priority"`
+	Since    time.Time `json:"since"`
+}
+
+// aggregateJSON is a user's overall presence after an event.
+type aggregateJSON struct {
+	Online   bool   `json:"online"`
+	Show     string `json:"show"`
+	Status   string `json:"status"`
+	Priority int    `json:"priority"`
+	Resource string `json:"resource,omitempty"`
+}
+
+// listJSON answers GET /v1/presence.
+type listJSON struct {
+	Seq   uint64     `json:"seq"`
+	Users []userJSON `json:"users"`
+}
+
+// snapshotFrame is the first WebSocket frame, and the one sent after a lag.
+type snapshotFrame struct {
+	Type  string     `json:"type"` // "snapshot"
+	Seq   uint64     `json:"seq"`
+	Users []userJSON `json:"users"`
+}
+
+// changeFrame is one event on the WebSocket.
+type changeFrame struct {
+	Type     string        `json:"type"` // "change"
+	Seq      uint64        `json:"seq"`
+	Event    string        `json:"event"` // online, offline, changed
+	Time     time.Time     `json:"time"`
+	JID      string        `json:"jid"`
+	Resource resourceJSON  `json:"resource"`
+	Reason   string        `json:"reason,omitempty"`
+	User     aggregateJSON `json:"user"`
+}
+
+type errorJSON struct {
+	Error errorBody `json:"error"`
+}
+
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func toUser(u *presence.User) userJSON {
+	out := userJSON{
+		JID: u.JID, Online: u.Online, Show: wireShow(u.Online, u.Show),
+		Status: u.Status, Priority: u.Priority, Res: make([]resourceJSON, len(u.Resources)),
+	}
+	if !u.Since.IsZero() {
+		out.Since = &u.Since
+	}
+	if !u.LastSeen.IsZero() {
+		out.LastSeen = &u.LastSeen
+	}
+	for i := range u.Resources {
+		out.Res[i] = toResource(&u.Resources[i], true)
+	}
+	return out
+}
+
+func toUsers(us []presence.User) []userJSON {
+	out := make([]userJSON, len(us))
+	for i := range us {
+		out[i] = toUser(&us[i])
+	}
+	return out
+}
+
+func toResource(r *presence.Resource, online bool) resourceJSON {
+	return resourceJSON{Resource: r.Name, Show: wireShow(online, r.Show), Status: r.Status, Priority: r.Priority, Since: r.Since}
+}
+
+func toChange(ev *presence.Event) changeFrame {
+	a := ev.Aggregate
+	return changeFrame{
+		Type: "change", Seq: ev.Seq, Event: string(ev.Kind), Time: ev.Time, JID: ev.User,
+		Resource: toResource(&ev.Resource, ev.Kind != presence.EventOffline),
+		Reason:   string(ev.Reason),
+		User:     aggregateJSON{Online: a.Online, Show: wireShow(a.Online, a.Show), Status: a.Status, Priority: a.Priority, Resource: a.Resource},
+	}
+}
