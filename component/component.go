@@ -1,0 +1,212 @@
+package component
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"mellium.im/xmpp"
+	mcomp "mellium.im/xmpp/component"
+	"mellium.im/xmpp/disco"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/mux"
+	"mellium.im/xmpp/ping"
+	"mellium.im/xmpp/stream"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// Config configures a Component.
+type Config struct {
+	// JID is the component's address, for example presence.example.org.
+	// Required; only its domainpart is used.
+	JID jid.JID
+	// Secret is the shared secret of the server's component listener.
+	// Required.
+	Secret string
+	// Addr is the server's component listener, host:port. Required.
+	Addr string
+	// Tracker receives the presence. Required.
+	Tracker *presence.Tracker
+	// Logger receives link and input errors; nil means slog.Default().
+	Logger *slog.Logger
+
+	// MinBackoff and MaxBackoff bound the delay between reconnect attempts;
+	// zero means 500ms and 30s. A refused handshake (wrong secret or JID)
+	// always waits MaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+	// Timeout bounds dialing and the handshake; zero means 10s.
+	Timeout time.Duration
+	// ProbeWait is how long after the probes of a (re)connect the resources
+	// that no answer confirmed are marked offline; zero means 5s.
+	ProbeWait time.Duration
+
+	// Extra adds handlers (for example XEPs from xmppext) to the IQ mux.
+	Extra []mux.Option
+}
+
+// Component is the XEP-0114 link to one XMPP server.
+type Component struct {
+	cfg       Config
+	log       *slog.Logger
+	addr      string // cfg.JID's domain, as sent in from attributes
+	mux       *mux.ServeMux
+	subs      *subscriptions
+	connected atomic.Bool
+	connects  atomic.Int64
+}
+
+// New checks cfg and returns a Component; it does not connect (see Serve).
+func New(cfg Config) (*Component, error) {
+	switch {
+	case cfg.JID.Domainpart() == "":
+		return nil, errors.New("component: Config.JID is empty")
+	case cfg.Secret == "":
+		return nil, errors.New("component: Config.Secret is empty")
+	case cfg.Addr == "":
+		return nil, errors.New("component: Config.Addr is empty")
+	case cfg.Tracker == nil:
+		return nil, errors.New("component: Config.Tracker is nil")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 500 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = cfg.MinBackoff
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.ProbeWait <= 0 {
+		cfg.ProbeWait = 5 * time.Second
+	}
+	cfg.JID = cfg.JID.Domain()
+	opts := append([]mux.Option{
+		disco.Handle(),
+		ping.Handle(),
+		mux.Ident(identity{}),
+	}, cfg.Extra...)
+	return &Component{
+		cfg:  cfg,
+		log:  cfg.Logger.With("component", cfg.JID.String()),
+		addr: cfg.JID.String(),
+		mux:  mux.New(mcomp.NSAccept, opts...),
+		subs: newSubscriptions(),
+	}, nil
+}
+
+// Connected reports whether the link is up (handshake done, not dropped).
+func (c *Component) Connected() bool { return c.connected.Load() }
+
+// Connects returns how many handshakes have succeeded.
+func (c *Component) Connects() int64 { return c.connects.Load() }
+
+// Serve keeps the component connected until ctx ends, then closes the link
+// and returns ctx.Err(). Failures to dial, a refused handshake and dropped
+// links are logged and retried after a backoff; Serve never returns early.
+func (c *Component) Serve(ctx context.Context) error {
+	attempt := 0
+	for {
+		began := time.Now()
+		err := c.session(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Since(began) > c.cfg.MaxBackoff {
+			attempt = 0 // the link was healthy for a while: start over
+		}
+		delay := backoff(attempt, c.cfg.MinBackoff, c.cfg.MaxBackoff)
+		attempt++
+		if errors.Is(err, stream.NotAuthorized) || errors.Is(err, stream.HostUnknown) {
+			delay = c.cfg.MaxBackoff
+			c.log.Error("component: the server refused the handshake: check the component JID and secret",
+				"addr", c.cfg.Addr, "err", err, "retry_in", delay)
+		} else {
+			c.log.Warn("component: link down", "addr", c.cfg.Addr, "err", err, "retry_in", delay)
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// session runs one connection: dial, handshake, resync, serve until it ends.
+func (c *Component) session(ctx context.Context) error {
+	dialer := net.Dialer{Timeout: c.cfg.Timeout}
+	conn, err := dialer.DialContext(ctx, "tcp", c.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("component: dial: %w", err)
+	}
+	began := time.Now()
+	hctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	s, err := mcomp.NewSession(hctx, c.cfg.JID, []byte(c.cfg.Secret), conn)
+	cancel()
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("component: handshake: %w", err)
+	}
+	c.log.Info("component: connected", "addr", c.cfg.Addr, "handshake", time.Since(began))
+	c.connects.Add(1)
+	c.connected.Store(true)
+	defer c.connected.Store(false)
+
+	// The resync runs beside Serve and stops with the link.
+	linkCtx, linkDone := context.WithCancel(ctx)
+	defer linkDone()
+	go c.resync(linkCtx, s)
+
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(xmpp.HandlerFunc(c.handle)) }()
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+		_ = s.Close()
+		_ = conn.Close()
+		err = <-served
+	}
+	conn.Close() // Session.Close only ends the stream
+	if err == nil {
+		err = errors.New("component: the server closed the stream")
+	}
+	return err
+}
+
+// resync probes every known user, waits ProbeWait for the answers, then
+// marks offline what no answer confirmed. It gives up silently if the link
+// drops meanwhile: the next connect resyncs again.
+func (c *Component) resync(ctx context.Context, s *xmpp.Session) {
+	mark := c.cfg.Tracker.Now()
+	seen := make(map[string]bool)
+	probes := 0
+	for _, users := range [][]string{c.cfg.Tracker.Users(), c.subs.users()} {
+		for _, u := range users {
+			if seen[u] {
+				continue
+			}
+			seen[u] = true
+			if err := s.Encode(ctx, outPresence{From: c.addr, To: u, Type: "probe"}); err != nil {
+				return
+			}
+			probes++
+		}
+	}
+	select {
+	case <-time.After(c.cfg.ProbeWait):
+	case <-ctx.Done():
+		return
+	}
+	n := c.cfg.Tracker.Expire(mark, presence.ReasonReconcile)
+	c.log.Info("component: resynced", "probed", probes, "offline", n)
+}

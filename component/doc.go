@@ -1,0 +1,37 @@
+// Package component connects presenced to an XMPP server as an XEP-0114
+// external component and turns the presence it receives into updates of the
+// tracking core.
+//
+// # How it fits
+//
+// [Component.Serve] dials the server's component port, completes the
+// handshake, and serves the stream until it drops; then it reconnects with
+// capped exponential backoff and jitter. Each presence stanza is decoded
+// once, whole, and applied to a presence.Tracker. After every (re)connect the
+// component probes every user it knows; the server answers for each online
+// resource, and whatever no answer confirmed within Config.ProbeWait is
+// marked offline (reason reconcile), so a server restart or a lost link
+// leaves no ghosts.
+//
+// The component learns presence as a contact on the users' rosters (the only
+// way on MongooseIM): it answers subscribe with subscribed and asks back once
+// for a subscription to the user's presence, keeping that state per user so
+// it never loops. It answers disco#info and XEP-0199 ping through a mellium
+// mux, and every other IQ get or set with a stanza error.
+//
+// # Design decisions
+//
+// Presence is handled before the mux, not through it: mellium's mux calls a
+// presence handler once per child element, so a stanza with show and status
+// would be applied twice, and its IQ router turns some malformed IQs into
+// stream errors. The handler therefore decodes presence itself and checks
+// IQs before the mux sees them: bad input is answered with a stanza error or
+// logged and dropped, and never ends the stream.
+//
+// mellium v0.22.0 cannot dial or reconnect a component; the package dials
+// TCP itself and hands the connection to component.NewSession. Replies
+// written from inside a handler go to the handler's TokenReadEncoder (the
+// session is locked while a handler runs); probes are sent from their own
+// goroutine through the session. A component stream fills in no from, so
+// every stanza sent sets it.
+package component

@@ -1,0 +1,215 @@
+package component
+
+import (
+	"encoding/xml"
+	"errors"
+	"io"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/disco/info"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// maxIQTokens bounds how much of an IQ is buffered for checking before the
+// mux sees it; an IQ larger than that is refused with policy-violation.
+const maxIQTokens = 1024
+
+// identity is the component's disco#info identity (XEP-0030 registry:
+// component/presence, "a presence server").
+type identity struct{}
+
+func (identity) ForIdentities(node string, f func(info.Identity) error) error {
+	if node != "" {
+		return nil
+	}
+	return f(info.Identity{Category: "component", Type: "presence", Name: "presenced"})
+}
+
+// handle is the session's handler. It returns an error only when writing a
+// reply fails (the stream is then broken anyway): input problems are
+// answered or logged, never returned, because a returned error ends the
+// stream.
+func (c *Component) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	switch start.Name.Local {
+	case "presence":
+		return c.handlePresence(t, start)
+	case "iq":
+		return c.handleIQ(t, start)
+	}
+	// Messages and anything else: nothing to do; Serve skips the rest.
+	c.log.Debug("component: ignored stanza", "name", start.Name.Local)
+	return nil
+}
+
+func (c *Component) handlePresence(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	var p presenceStanza
+	// The decoder must see the start element, or it refuses the end element.
+	d := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), t))
+	if err := d.Decode(&p); err != nil {
+		c.log.Warn("component: dropped undecodable presence", "err", err)
+		return nil
+	}
+	from, err := jid.Parse(p.From)
+	if err != nil || p.From == "" {
+		c.log.Warn("component: dropped presence without a valid from", "from", p.From, "type", p.Type)
+		return nil
+	}
+	if from.Localpart() == "" {
+		c.log.Debug("component: ignored presence from a server entity", "from", p.From, "type", p.Type)
+		return nil
+	}
+	user := from.Bare().String()
+	tr := c.cfg.Tracker
+	switch p.Type {
+	case "", "unavailable":
+		if p.Type == "unavailable" && from.Resourcepart() == "" {
+			tr.Drop(user, presence.ReasonClient)
+			return nil
+		}
+		u, notes := p.update(from)
+		if len(notes) > 0 {
+			c.log.Debug("component: presence corrected", "from", p.From, "notes", notes)
+		}
+		tr.Apply(u)
+	case "error":
+		// The server could not deliver to the user (unknown user, server
+		// gone): nothing said about the user is current any more.
+		if from.Resourcepart() == "" {
+			tr.Drop(user, presence.ReasonServer)
+		} else {
+			tr.Apply(presence.Update{User: user, Resource: from.Resourcepart(), Reason: presence.ReasonServer})
+		}
+	case "subscribe":
+		if err := c.send(t, user, "subscribed"); err != nil {
+			return err
+		}
+		if c.subs.subscribeReceived(user) {
+			return c.send(t, user, "subscribe")
+		}
+	case "subscribed":
+		c.subs.subscribedReceived(user)
+	case "unsubscribed":
+		c.subs.unsubscribedReceived(user)
+		tr.Drop(user, presence.ReasonServer)
+	case "unsubscribe":
+		// The user no longer wants the component's presence; nothing to keep.
+	case "probe":
+		// The user's server asks for the component's presence: it is always
+		// available.
+		return t.Encode(outPresence{From: c.addr, To: p.From})
+	default:
+		c.log.Warn("component: dropped presence of unknown type", "from", p.From, "type", p.Type)
+	}
+	return nil
+}
+
+// send writes a presence of the given type from the component to user.
+func (c *Component) send(t xmlstream.Encoder, user, typ string) error {
+	return t.Encode(outPresence{From: c.addr, To: user, Type: typ})
+}
+
+// handleIQ checks an IQ before the mux sees it: addresses parse, a get or
+// set carries exactly one payload element, the size is bounded. Bad IQs get
+// a stanza error, results and errors nobody waits for are dropped.
+func (c *Component) handleIQ(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	iq, err := stanza.NewIQ(*start)
+	needsReply := iq.Type == stanza.GetIQ || iq.Type == stanza.SetIQ
+	if err != nil {
+		id, typ := attr(start, "id"), attr(start, "type")
+		c.log.Warn("component: bad IQ addresses", "from", attr(start, "from"), "to", attr(start, "to"), "err", err)
+		if typ == "get" || typ == "set" {
+			// Reply without to: a malformed address cannot be echoed back.
+			bad := stanza.IQ{ID: id, Type: stanza.ErrorIQ, From: c.cfg.JID}
+			_, err = xmlstream.Copy(t, bad.Wrap(stanza.Error{Type: stanza.Modify, Condition: stanza.JIDMalformed}.TokenReader()))
+			return err
+		}
+		return nil
+	}
+	if !needsReply {
+		if iq.Type != stanza.ResultIQ && iq.Type != stanza.ErrorIQ {
+			c.log.Warn("component: dropped IQ of unknown type", "from", iq.From, "type", iq.Type)
+		}
+		return nil
+	}
+	if iq.To.Equal(jid.JID{}) {
+		iq.To = c.cfg.JID
+	}
+	toks, payloads, err := bufferInner(t)
+	switch {
+	case errors.Is(err, errTooLarge):
+		return c.iqError(t, iq, stanza.Modify, stanza.PolicyViolation)
+	case err != nil:
+		c.log.Warn("component: dropped unreadable IQ", "from", iq.From, "err", err)
+		return nil
+	case payloads != 1:
+		return c.iqError(t, iq, stanza.Modify, stanza.BadRequest)
+	}
+	replay := struct {
+		xml.TokenReader
+		xmlstream.Encoder
+	}{TokenReader: &tokenReplay{toks: toks}, Encoder: t}
+	return c.mux.HandleXMPP(replay, start)
+}
+
+func (c *Component) iqError(t xmlstream.TokenWriter, iq stanza.IQ, typ stanza.ErrorType, cond stanza.Condition) error {
+	_, err := xmlstream.Copy(t, iq.Error(stanza.Error{Type: typ, Condition: cond}))
+	return err
+}
+
+var errTooLarge = errors.New("component: stanza too large")
+
+// bufferInner copies the tokens of the current element (its children and
+// its end element) and counts its child elements.
+func bufferInner(r xml.TokenReader) (toks []xml.Token, children int, err error) {
+	depth := 0
+	for {
+		tok, err := r.Token()
+		if tok != nil {
+			if len(toks) == maxIQTokens {
+				return nil, 0, errTooLarge
+			}
+			switch tok.(type) {
+			case xml.StartElement:
+				if depth == 0 {
+					children++
+				}
+				depth++
+			case xml.EndElement:
+				depth--
+			}
+			toks = append(toks, xml.CopyToken(tok))
+		}
+		if err == io.EOF {
+			return toks, children, nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+}
+
+// tokenReplay reads back buffered tokens.
+type tokenReplay struct {
+	toks []xml.Token
+}
+
+func (r *tokenReplay) Token() (xml.Token, error) {
+	if len(r.toks) == 0 {
+		return nil, io.EOF
+	}
+	tok := r.toks[0]
+	r.toks = r.toks[1:]
+	return tok, nil
+}
+
+func attr(start *xml.StartElement, name string) string {
+	for _, a := range start.Attr {
+		if a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
+}

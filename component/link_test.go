@@ -1,0 +1,302 @@
+package component
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// fakeServer is a hand-written XEP-0114 server side, FAKE on purpose: it
+// misbehaves in ways a real server cannot be told to (refusing every
+// handshake, sending malformed stanzas, hanging up at will). Behaviour that
+// real servers show is tested against ejabberd in integration/.
+type fakeServer struct {
+	t      *testing.T
+	ln     net.Listener
+	secret string
+	refuse bool
+
+	mu      sync.Mutex
+	accepts []time.Time
+	conns   chan *fakeConn
+}
+
+type fakeConn struct {
+	net.Conn
+	dec *xml.Decoder
+}
+
+func newFakeServer(t *testing.T, secret string, refuse bool) *fakeServer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fakeServer{t: t, ln: ln, secret: secret, refuse: refuse, conns: make(chan *fakeConn, 16)}
+	go s.accept()
+	t.Cleanup(func() { ln.Close() })
+	return s
+}
+
+func (s *fakeServer) accept() {
+	for i := 0; ; i++ {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.accepts = append(s.accepts, time.Now())
+		s.mu.Unlock()
+		go s.handshake(conn, fmt.Sprintf("id%d", i))
+	}
+}
+
+func (s *fakeServer) handshake(conn net.Conn, id string) {
+	dec := xml.NewDecoder(bufio.NewReader(conn))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			conn.Close()
+			return
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "stream" {
+			break
+		}
+	}
+	fmt.Fprintf(conn, `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' id='%s' from='presence.localhost'>`, id)
+	var hs struct {
+		Digest string `xml:",chardata"`
+	}
+	if err := dec.Decode(&hs); err != nil {
+		conn.Close()
+		return
+	}
+	sum := sha1.Sum([]byte(id + s.secret))
+	if s.refuse || hs.Digest != hex.EncodeToString(sum[:]) {
+		io.WriteString(conn, `<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>`)
+		conn.Close()
+		return
+	}
+	io.WriteString(conn, `<handshake/>`)
+	s.conns <- &fakeConn{Conn: conn, dec: dec}
+}
+
+func (s *fakeServer) next(t *testing.T) *fakeConn {
+	t.Helper()
+	select {
+	case c := <-s.conns:
+		return c
+	case <-time.After(10 * time.Second):
+		t.Fatal("the component did not complete a handshake")
+		return nil
+	}
+}
+
+// read returns the next stanza the component sent, as raw XML.
+func (c *fakeConn) read(t *testing.T) string {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		tok, err := c.dec.Token()
+		if err != nil {
+			t.Fatalf("reading from component: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			var v struct {
+				XMLName xml.Name
+				Attrs   []xml.Attr `xml:",any,attr"`
+				Inner   string     `xml:",innerxml"`
+			}
+			if err := c.dec.DecodeElement(&v, &se); err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			b.WriteString("<" + v.XMLName.Local)
+			for _, a := range v.Attrs {
+				if a.Name.Space == "" && a.Name.Local != "xmlns" {
+					fmt.Fprintf(&b, " %s='%s'", a.Name.Local, a.Value)
+				}
+			}
+			b.WriteString(">" + v.Inner + "</" + v.XMLName.Local + ">")
+			return b.String()
+		}
+	}
+}
+
+func startComponent(t *testing.T, srv *fakeServer, cfg Config) (*presence.Tracker, *Component) {
+	t.Helper()
+	tr := presence.New(presence.Options{})
+	cfg.JID = jid.MustParse("presence.localhost")
+	cfg.Addr = srv.ln.Addr().String()
+	cfg.Tracker = tr
+	if cfg.Secret == "" {
+		cfg.Secret = "secret"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != context.Canceled {
+			t.Errorf("Serve = %v", err)
+		}
+	})
+	return tr, c
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestLinkSurvivesGarbageAndReconnects(t *testing.T) {
+	srv := newFakeServer(t, "secret", false)
+	tr, c := startComponent(t, srv, Config{MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, ProbeWait: 50 * time.Millisecond})
+	conn := srv.next(t)
+
+	// Garbage that a broken server might route, then one good presence.
+	for _, s := range []string{
+		`<presence/>`, `<presence from='@@'/>`, `<presence from='a@localhost/r' type='weird'/>`,
+		`<iq from='a@localhost/r' to='presence.localhost' id='x' type='get'/>`,
+		`<iq from='a@localhost/r' to='presence.localhost' id='y' type='get'>junk</iq>`,
+		`<message from='a@localhost/r'><body>hi</body></message>`,
+		`<presence from='alice@localhost/pc'><show>away</show><priority>3</priority></presence>`,
+	} {
+		io.WriteString(conn, s)
+	}
+	for _, want := range []string{"id='x'", "id='y'"} {
+		if got := conn.read(t); !strings.Contains(got, want) || !strings.Contains(got, "bad-request") {
+			t.Fatalf("reply %s, want bad-request for %s", got, want)
+		}
+	}
+	waitFor(t, "alice online", func() bool { u, _ := tr.Get("alice@localhost"); return u.Online })
+
+	// The server hangs up: the component reconnects and probes alice.
+	conn.Close()
+	conn = srv.next(t)
+	if got := conn.read(t); !strings.HasPrefix(got, "<presence from='presence.localhost' to='alice@localhost' type='probe'") {
+		t.Fatalf("after reconnect got %s, want a probe for alice", got)
+	}
+	// Nobody answers: alice goes offline with reason reconcile.
+	sub := tr.Subscribe(1)
+	buf := make([]presence.Event, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := sub.Read(ctx, buf); err != nil || buf[0].Reason != presence.ReasonReconcile {
+		t.Fatalf("after an unanswered probe: %+v, %v", buf[0], err)
+	}
+	if c.Connects() != 2 {
+		t.Fatalf("Connects = %d", c.Connects())
+	}
+}
+
+func TestProbeAnswerKeepsUserOnline(t *testing.T) {
+	srv := newFakeServer(t, "secret", false)
+	logs := &logBuffer{}
+	tr, _ := startComponent(t, srv, Config{MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, ProbeWait: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	conn := srv.next(t)
+	io.WriteString(conn, `<presence from='bob@localhost/pc'/>`)
+	waitFor(t, "bob online", func() bool { u, _ := tr.Get("bob@localhost"); return u.Online })
+	conn.Close()
+	conn = srv.next(t)
+	before := logs.Count("component: resynced") // the first link's resync, if it ran, is over
+	conn.read(t)                                // the probe
+	io.WriteString(conn, `<presence from='bob@localhost/pc'><delay xmlns='urn:xmpp:delay' stamp='2026-01-01T00:00:00Z'/></presence>`)
+	waitFor(t, "the resync to end", func() bool { return logs.Count("component: resynced") > before })
+	if u, _ := tr.Get("bob@localhost"); !u.Online {
+		t.Fatal("bob answered the probe but went offline")
+	}
+}
+
+func TestRefusedHandshakeBacksOff(t *testing.T) {
+	srv := newFakeServer(t, "secret", true)
+	const max = 200 * time.Millisecond
+	startComponent(t, srv, Config{MinBackoff: time.Millisecond, MaxBackoff: max})
+	waitFor(t, "three attempts", func() bool { srv.mu.Lock(); defer srv.mu.Unlock(); return len(srv.accepts) >= 3 })
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	for i := 1; i < len(srv.accepts); i++ {
+		// A refused handshake waits MaxBackoff, jittered down to half at most:
+		// a lower bound, so this cannot flake on a slow machine.
+		if gap := srv.accepts[i].Sub(srv.accepts[i-1]); gap < max/2 {
+			t.Fatalf("attempt %d came %v after the previous one: a tight retry loop", i, gap)
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	min, max := 100*time.Millisecond, 2*time.Second
+	for n := range 10 {
+		nominal := min << n
+		if nominal > max {
+			nominal = max
+		}
+		for range 100 {
+			d := backoff(n, min, max)
+			if d < nominal/2 || d > nominal {
+				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", n, d, nominal/2, nominal)
+			}
+		}
+	}
+}
+
+func TestNewChecksConfig(t *testing.T) {
+	tr := presence.New(presence.Options{})
+	good := Config{JID: jid.MustParse("p.localhost"), Secret: "s", Addr: "127.0.0.1:5347", Tracker: tr}
+	for name, mutate := range map[string]func(*Config){
+		"JID": func(c *Config) { c.JID = jid.JID{} }, "Secret": func(c *Config) { c.Secret = "" },
+		"Addr": func(c *Config) { c.Addr = "" }, "Tracker": func(c *Config) { c.Tracker = nil },
+	} {
+		cfg := good
+		mutate(&cfg)
+		if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("missing %s: err = %v", name, err)
+		}
+	}
+}
+
+// logBuffer collects log output for assertions; safe for concurrent use.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// Count says how many times s was logged.
+func (l *logBuffer) Count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
