@@ -4,6 +4,7 @@ go 1.26
 
 require (
 	github.com/gorilla/websocket v1.5.3
+	github.com/thejerf/suture/v4 v4.0.6
 	mellium.im/xmlstream v0.15.4
 	mellium.im/xmpp v0.22.0
 )

@@ -30,10 +30,9 @@ type Config struct {
 
 // Bridge is the HTTP handler of the REST and WebSocket API.
 type Bridge struct {
-	cfg  Config
-	log  *slog.Logger
-	mux  *http.ServeMux
-	done chan struct{} // closed by Serve on shutdown: ends WebSockets
+	cfg Config
+	log *slog.Logger
+	mux *http.ServeMux
 }
 
 // New returns a Bridge. It panics if cfg.Tracker is nil, a programming
@@ -51,7 +50,7 @@ func New(cfg Config) *Bridge {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
-	b := &Bridge{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), done: make(chan struct{})}
+	b := &Bridge{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
 	b.mux.Handle("/v1/presence", get(b.list))
 	b.mux.Handle("/v1/presence/{jid}", get(b.user))
 	b.mux.Handle("/v1/stream", get(b.stream))
@@ -66,12 +65,18 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.mux.Serve
 
 // Serve serves HTTP on ln until ctx ends, then shuts down: it stops
 // accepting, closes WebSocket streams and waits up to 5s for requests in
-// flight. It returns nil after a shutdown caused by ctx.
+// flight. It returns nil after a shutdown caused by ctx, and the listener's
+// error otherwise; ln is closed in both cases.
 func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
+	// Requests, WebSockets included, live in a context that shutdown ends:
+	// http.Server.Shutdown does not touch hijacked connections.
+	base, endRequests := context.WithCancel(context.Background())
+	defer endRequests()
 	srv := &http.Server{
 		Handler:           b,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -80,7 +85,7 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	close(b.done)
+	endRequests()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := srv.Shutdown(sctx)

@@ -28,13 +28,6 @@ func (b *Bridge) stream(w http.ResponseWriter, r *http.Request) {
 	defer conn.Close()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	go func() {
-		select {
-		case <-b.done:
-		case <-ctx.Done():
-		}
-		cancel()
-	}()
 
 	// Reader: keeps control frames flowing and notices the client leaving.
 	conn.SetReadLimit(maxClientFrame)
@@ -63,7 +56,7 @@ func (b *Bridge) stream(w http.ResponseWriter, r *http.Request) {
 		b.log.Info("bridge: stream ended", "remote", r.RemoteAddr, "err", err)
 	}
 	msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
-	if ctx.Err() != nil {
+	if r.Context().Err() != nil {
 		_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 	}
 }

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseOptions(t *testing.T) {
+	env := map[string]string{"PRESENCED_JID": "presence.localhost", "PRESENCED_SECRET": "s3", "PRESENCED_HTTP": "127.0.0.1:9"}
+	getenv := func(k string) string { return env[k] }
+	tests := []struct {
+		name    string
+		args    []string
+		getenv  func(string) string
+		wantErr string
+		check   func(Options) bool
+	}{
+		{"env only", nil, getenv, "", func(o Options) bool {
+			return o.JID == "presence.localhost" && o.Secret == "s3" && o.HTTP == "127.0.0.1:9" && o.Server == "127.0.0.1:8888" && o.ProbeWait == 5*time.Second
+		}},
+		{"flag wins over env", []string{"-secret", "flag", "-probe-wait", "250ms"}, getenv, "", func(o Options) bool {
+			return o.Secret == "flag" && o.ProbeWait == 250*time.Millisecond
+		}},
+		{"missing jid", nil, func(string) string { return "" }, "-jid (PRESENCED_JID) is required", nil},
+		{"user jid", []string{"-jid", "alice@localhost"}, getenv, "not a domain JID", nil},
+		{"bad store", []string{"-store", "redis"}, getenv, "unknown store", nil},
+		{"bad duration", []string{"-probe-wait", "soon"}, getenv, "-probe-wait", nil},
+		{"bad level", []string{"-log-level", "loud"}, getenv, "-log-level", nil},
+		{"stray argument", []string{"extra"}, getenv, "unexpected arguments", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseOptions(tt.args, tt.getenv, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !tt.check(o) {
+				t.Fatalf("got %+v, %v", o, err)
+			}
+		})
+	}
+}
+
+// TestRunServesAndStops starts presenced with no XMPP server listening (the
+// component keeps retrying in the background) and checks that the bridge
+// answers and that cancelling stops everything.
+func TestRunServesAndStops(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+
+	ready := make(chan net.Addr, 1)
+	o, err := parseOptions([]string{"-jid", "presence.localhost", "-secret", "s", "-server", deadAddr, "-http", "127.0.0.1:0"},
+		func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Ready = func(a net.Addr) { ready <- a }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- Run(ctx, o) }()
+	addr := <-ready
+
+	resp, err := http.Get("http://" + addr.String() + "/v1/presence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Seq   uint64 `json:"seq"`
+		Users []any  `json:"users"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 || len(body.Users) != 0 {
+		t.Fatalf("GET /v1/presence: %d %+v %v", resp.StatusCode, body, err)
+	}
+	resp.Body.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+}
+
+func TestRunRefusesBadHTTPAddress(t *testing.T) {
+	o, _ := parseOptions([]string{"-jid", "presence.localhost", "-secret", "s", "-http", "256.0.0.1:1"},
+		func(string) string { return "" }, io.Discard)
+	if err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "-http") {
+		t.Fatalf("Run = %v, want an error naming -http", err)
+	}
+}

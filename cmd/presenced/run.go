@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/thejerf/suture/v4"
+	"mellium.im/xmpp/jid"
+
+	"github.com/presenced/presenced/bridge"
+	"github.com/presenced/presenced/component"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/store"
+	"github.com/presenced/presenced/store/memstore"
+)
+
+// Options are presenced's settings. The zero value of each optional field
+// is documented beside it.
+type Options struct {
+	// JID is the component's address. Required.
+	JID string
+	// Secret is the component listener's shared secret. Required.
+	Secret string
+	// Server is the XMPP server's component listener, host:port. Required.
+	Server string
+	// HTTP is the listen address of the bridge. Required.
+	HTTP string
+	// Store names the store backend; "" or "memory" is the in-memory one.
+	Store string
+	// ProbeWait: see component.Config.ProbeWait; zero means 5s.
+	ProbeWait time.Duration
+	// Logger receives all logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Ready, if set, is called with the bridge's address once it listens.
+	Ready func(httpAddr net.Addr)
+}
+
+// check reports the first missing or invalid option, naming its flag.
+func (o Options) check() error {
+	switch {
+	case o.JID == "":
+		return errors.New("-jid (PRESENCED_JID) is required")
+	case o.Secret == "":
+		return errors.New("-secret (PRESENCED_SECRET) is required")
+	case o.Server == "":
+		return errors.New("-server (PRESENCED_SERVER) is required")
+	case o.HTTP == "":
+		return errors.New("-http (PRESENCED_HTTP) is required")
+	}
+	if j, err := jid.Parse(o.JID); err != nil || j.Localpart() != "" || j.Resourcepart() != "" {
+		return fmt.Errorf("-jid (PRESENCED_JID): %q is not a domain JID such as presence.example.org", o.JID)
+	}
+	if o.Store != "" && o.Store != "memory" {
+		return fmt.Errorf("-store (PRESENCED_STORE): unknown store %q (known: memory)", o.Store)
+	}
+	return nil
+}
+
+// Run runs presenced until ctx ends, then stops the subsystems in order and
+// returns nil. It returns an error only for what prevents starting: invalid
+// options, an HTTP address that cannot be bound, a store that cannot load.
+func Run(ctx context.Context, opts Options) error {
+	if err := opts.check(); err != nil {
+		return err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+
+	var st store.Store = memstore.New()
+	defer st.Close()
+	tracker := presence.New(presence.Options{})
+	users, err := st.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("presenced: loading the store: %w", err)
+	}
+	tracker.Restore(users)
+
+	comp, err := component.New(component.Config{
+		JID: jid.MustParse(opts.JID), Secret: opts.Secret, Addr: opts.Server,
+		Tracker: tracker, Logger: log, ProbeWait: opts.ProbeWait,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", opts.HTTP)
+	if err != nil {
+		return fmt.Errorf("presenced: -http (PRESENCED_HTTP): %w", err)
+	}
+	web := &httpService{bridge: bridge.New(bridge.Config{Tracker: tracker, Logger: log}), ln: ln}
+	writer := &store.Writer{Tracker: tracker, Store: st, Logger: log}
+
+	sup := suture.New("presenced", suture.Spec{
+		EventHook: func(e suture.Event) { log.Warn("presenced: supervisor: " + e.String()) },
+	})
+	// Stopped in this order on shutdown: input first, the mirror last.
+	order := []suture.ServiceToken{sup.Add(comp), sup.Add(web), sup.Add(writer)}
+	supCtx, stopSup := context.WithCancel(context.Background())
+	defer stopSup()
+	supDone := sup.ServeBackground(supCtx)
+
+	log.Info("presenced: serving", "http", ln.Addr().String(), "component", opts.JID, "server", opts.Server, "store", "memory")
+	if opts.Ready != nil {
+		opts.Ready(ln.Addr())
+	}
+	<-ctx.Done()
+	log.Info("presenced: stopping")
+	for _, tok := range order {
+		if err := sup.RemoveAndWait(tok, 10*time.Second); err != nil {
+			log.Warn("presenced: a subsystem did not stop in time", "err", err)
+		}
+	}
+	stopSup()
+	<-supDone
+	log.Info("presenced: stopped")
+	return nil
+}
+
+// httpService runs the bridge as a supervised service. The first run uses
+// the listener bound at start-up (so a bad address fails Run at once);
+// a restart binds the address again.
+type httpService struct {
+	bridge *bridge.Bridge
+	ln     net.Listener
+	addr   string
+}
+
+func (s *httpService) Serve(ctx context.Context) error {
+	ln := s.ln
+	s.ln = nil
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.addr); err != nil {
+			return fmt.Errorf("presenced: http: %w", err)
+		}
+	}
+	s.addr = ln.Addr().String()
+	err := s.bridge.Serve(ctx, ln)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+func (s *httpService) String() string { return "http bridge" }
