@@ -45,6 +45,13 @@ type Config struct {
 	// that no answer confirmed are marked offline; zero means 5s.
 	ProbeWait time.Duration
 
+	// LinkGrace is how long the link may stay down before every resource
+	// not confirmed since it dropped is marked offline (reason server): a
+	// short outage keeps the state, which the resync after the reconnect
+	// corrects, while a server that stays away leaves no ghosts. Zero means
+	// 30s.
+	LinkGrace time.Duration
+
 	// Extra adds handlers (for example XEPs from xmppext) to the IQ mux.
 	Extra []mux.Option
 }
@@ -90,6 +97,9 @@ func New(cfg Config) (*Component, error) {
 	if cfg.ProbeWait <= 0 {
 		cfg.ProbeWait = 5 * time.Second
 	}
+	if cfg.LinkGrace <= 0 {
+		cfg.LinkGrace = 30 * time.Second
+	}
 	cfg.JID = cfg.JID.Domain()
 	opts := append([]mux.Option{
 		disco.Handle(),
@@ -116,11 +126,19 @@ func (c *Component) Connects() int64 { return c.connects.Load() }
 // links are logged and retried after a backoff; Serve never returns early.
 func (c *Component) Serve(ctx context.Context) error {
 	attempt := 0
+	var grace <-chan time.Time // fires LinkGrace after a link was lost
+	var lost time.Time
 	for {
 		began := time.Now()
+		before := c.connects.Load()
 		err := c.session(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if c.connects.Load() != before {
+			// A link was up and is gone: start the grace period.
+			lost = c.cfg.Tracker.Now()
+			grace = time.After(c.cfg.LinkGrace)
 		}
 		if time.Since(began) > c.cfg.MaxBackoff {
 			attempt = 0 // the link was healthy for a while: start over
@@ -134,10 +152,20 @@ func (c *Component) Serve(ctx context.Context) error {
 		} else {
 			c.log.Warn("component: link down", "addr", c.cfg.Addr, "err", err, "retry_in", delay)
 		}
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return ctx.Err()
+		retry := time.After(delay)
+	wait:
+		for {
+			select {
+			case <-retry:
+				break wait
+			case <-grace:
+				grace = nil
+				n := c.cfg.Tracker.Expire(lost, presence.ReasonServer)
+				c.log.Warn("component: link down for longer than the grace period: resources marked offline",
+					"grace", c.cfg.LinkGrace, "offline", n)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 	}
 }

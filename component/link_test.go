@@ -300,3 +300,21 @@ func (l *logBuffer) Count(s string) int {
 	defer l.mu.Unlock()
 	return strings.Count(l.b.String(), s)
 }
+
+func TestLinkGraceDropsGhosts(t *testing.T) {
+	srv := newFakeServer(t, "secret", false)
+	tr, _ := startComponent(t, srv, Config{MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, LinkGrace: 100 * time.Millisecond})
+	conn := srv.next(t)
+	io.WriteString(conn, `<presence from='carol@localhost/pc'/>`)
+	waitFor(t, "carol online", func() bool { u, _ := tr.Get("carol@localhost"); return u.Online })
+	// The server goes away for good.
+	srv.ln.Close()
+	conn.Close()
+	sub := tr.Subscribe(1)
+	buf := make([]presence.Event, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := sub.Read(ctx, buf); err != nil || buf[0].Kind != presence.EventOffline || buf[0].Reason != presence.ReasonServer {
+		t.Fatalf("with the server gone: %+v, %v; want carol offline with reason server", buf[0], err)
+	}
+}

@@ -48,6 +48,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.HTTP, "http", env("HTTP", "127.0.0.1:8080"), "HTTP listen address of the REST and WebSocket API (PRESENCED_HTTP)")
 	fs.StringVar(&o.Store, "store", env("STORE", "memory"), "where presence is mirrored: memory (PRESENCED_STORE)")
 	probeWait := fs.String("probe-wait", env("PROBE_WAIT", "5s"), "after a (re)connect, how long to wait for probe answers before users who did not answer go offline (PRESENCED_PROBE_WAIT)")
+	linkGrace := fs.String("link-grace", env("LINK_GRACE", "30s"), "how long the server link may stay down before everyone it reported goes offline (PRESENCED_LINK_GRACE)")
 	level := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (PRESENCED_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -58,6 +59,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	var err error
 	if o.ProbeWait, err = time.ParseDuration(*probeWait); err != nil || o.ProbeWait <= 0 {
 		return o, fmt.Errorf("-probe-wait (PRESENCED_PROBE_WAIT): not a positive duration: %q", *probeWait)
+	}
+	if o.LinkGrace, err = time.ParseDuration(*linkGrace); err != nil || o.LinkGrace <= 0 {
+		return o, fmt.Errorf("-link-grace (PRESENCED_LINK_GRACE): not a positive duration: %q", *linkGrace)
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {

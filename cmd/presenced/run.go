@@ -33,6 +33,8 @@ type Options struct {
 	Store string
 	// ProbeWait: see component.Config.ProbeWait; zero means 5s.
 	ProbeWait time.Duration
+	// LinkGrace: see component.Config.LinkGrace; zero means 30s.
+	LinkGrace time.Duration
 	// Logger receives all logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Ready, if set, is called with the bridge's address once it listens.
@@ -83,7 +85,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	comp, err := component.New(component.Config{
 		JID: jid.MustParse(opts.JID), Secret: opts.Secret, Addr: opts.Server,
-		Tracker: tracker, Logger: log, ProbeWait: opts.ProbeWait,
+		Tracker: tracker, Logger: log, ProbeWait: opts.ProbeWait, LinkGrace: opts.LinkGrace,
 	})
 	if err != nil {
 		return err

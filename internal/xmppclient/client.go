@@ -1,0 +1,113 @@
+// Package xmppclient is a minimal XMPP client (RFC 6120 c2s over STARTTLS,
+// SASL, resource binding, presence) for presenced's own tools and tests:
+// the simulated users of the demo and the users of the integration tests.
+// It is not part of presenced itself.
+//
+// It trusts any server certificate: it is meant for the project's private
+// servers on loopback, which use a self-signed certificate.
+package xmppclient
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+
+	"mellium.im/sasl"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+)
+
+// Client is one logged-in resource.
+type Client struct {
+	JID     jid.JID // the bound full JID
+	session *xmpp.Session
+	conn    net.Conn
+	done    chan struct{} // closed when the serve loop ends
+	err     error         // the serve loop's result, set before done closes
+}
+
+// Dial connects to the c2s listener at addr, authenticates as j (whose
+// resourcepart, if any, is requested at bind time) and returns a client
+// whose incoming stanzas are served (and ignored) in the background. It
+// sends no presence: call Presence for the initial presence.
+func Dial(ctx context.Context, addr string, j jid.JID, password string) (*Client, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("xmppclient: dial %s: %w", addr, err)
+	}
+	s, err := xmpp.NewClientSession(ctx, j, conn,
+		xmpp.StartTLS(&tls.Config{ServerName: j.Domainpart(), InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}),
+		// No SCRAM-PLUS: mellium binds tls-unique, which TLS 1.3 does not have.
+		xmpp.SASL("", password, sasl.ScramSha256, sasl.ScramSha1, sasl.Plain),
+		xmpp.BindResource(),
+	)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("xmppclient: log in as %s: %w", j, err)
+	}
+	c := &Client{JID: s.LocalAddr(), session: s, conn: conn, done: make(chan struct{})}
+	go func() {
+		c.err = s.Serve(nil)
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// Presence is what a client says about itself.
+type Presence struct {
+	Show     string // "", away, chat, dnd, xa
+	Status   string
+	Priority int
+}
+
+type presenceStanza struct {
+	XMLName  xml.Name `xml:"jabber:client presence"`
+	ID       string   `xml:"id,attr,omitempty"`
+	Type     string   `xml:"type,attr,omitempty"`
+	Show     string   `xml:"show,omitempty"`
+	Status   string   `xml:"status,omitempty"`
+	Priority string   `xml:"priority,omitempty"`
+}
+
+// Presence broadcasts available presence (the first call is the initial
+// presence, which also makes the server send the user's presence to the
+// component).
+func (c *Client) Presence(ctx context.Context, p Presence) error {
+	st := presenceStanza{Show: p.Show, Status: p.Status}
+	if p.Priority != 0 {
+		st.Priority = strconv.Itoa(p.Priority)
+	}
+	// Encode, not SendPresence: that one waits for an answer presence never gets.
+	return c.session.Encode(ctx, st)
+}
+
+// Unavailable broadcasts unavailable presence; the session stays open.
+func (c *Client) Unavailable(ctx context.Context) error {
+	return c.session.Encode(ctx, presenceStanza{Type: string(stanza.UnavailablePresence)})
+}
+
+// Close ends the stream cleanly; the server then sends unavailable presence
+// on the client's behalf.
+func (c *Client) Close() error {
+	err := c.session.Close()
+	cerr := c.conn.Close()
+	<-c.done
+	return errors.Join(err, cerr)
+}
+
+// Kill drops the TCP connection without ending the stream, as a crashed
+// client or a lost network would.
+func (c *Client) Kill() {
+	c.conn.Close()
+	<-c.done
+}
+
+// Done is closed when the session ends: the server closed it, or Close or
+// Kill ran.
+func (c *Client) Done() <-chan struct{} { return c.done }
