@@ -1,0 +1,12 @@
+// Package integration holds presenced's end-to-end tests against real
+// servers: a private ejabberd started by scripts/ejabberd, the presenced
+// binary built from this tree, and real XMPP clients (internal/xmppclient)
+// whose presence is checked through the REST API and the WebSocket stream.
+//
+// The tests need root (ejabberdctl runs as the ejabberd user) and install
+// ejabberd from Debian when it is missing. They never skip: a server that
+// cannot be started is a failure, in CI and anywhere else.
+//
+// Set PRESENCED_KEEP_LOGS=1 to print the logs of presenced and ejabberd
+// after a passing run too.
+package integration

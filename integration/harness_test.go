@@ -1,0 +1,438 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"mellium.im/xmpp/jid"
+
+	"github.com/presenced/presenced/internal/xmppclient"
+)
+
+// env is what scripts/ejabberd wrote for the running instance.
+var (
+	env       map[string]string
+	ejDir     string
+	binary    string
+	passwords = map[string]string{"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw", "dave": "dave-pw"}
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	tmp, err := os.MkdirTemp("", "presenced-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+
+	binary = filepath.Join(tmp, "presenced")
+	build := exec.Command("go", "build", "-race", "-o", binary, "../cmd/presenced")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: building presenced:", err)
+		return 1
+	}
+
+	ejDir = filepath.Join(tmp, "ejabberd")
+	if err := ejabberd("start"); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: starting ejabberd:", err)
+		return 1
+	}
+	defer ejabberd("stop")
+	if env, err = readEnv(filepath.Join(ejDir, "env")); err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	args := []string{}
+	for u, p := range passwords {
+		args = append(args, u, p)
+	}
+	if err := ejabberd("adduser", args...); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: adding users:", err)
+		return 1
+	}
+	code := m.Run()
+	if code != 0 || os.Getenv("PRESENCED_KEEP_LOGS") != "" {
+		dumpEjabberdLog()
+	}
+	return code
+}
+
+// ejabberd runs scripts/ejabberd CMD DIR ARGS.
+func ejabberd(cmd string, args ...string) error {
+	c := exec.Command("../scripts/ejabberd", append([]string{cmd, ejDir}, args...)...)
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	if err := c.Run(); err != nil {
+		return fmt.Errorf("scripts/ejabberd %s: %v\n%s", cmd, err, stderr.String())
+	}
+	return nil
+}
+
+func readEnv(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string)
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
+			out[k] = v
+		}
+	}
+	for _, k := range []string{"XMPP_C2S_ADDR", "XMPP_COMPONENT_ADDR", "XMPP_COMPONENT_JID", "XMPP_COMPONENT_SECRET"} {
+		if out[k] == "" {
+			return nil, fmt.Errorf("%s lacks %s", path, k)
+		}
+	}
+	return out, nil
+}
+
+func dumpEjabberdLog() {
+	logs, _ := filepath.Glob(filepath.Join(ejDir, "log", "*.log"))
+	for _, l := range logs {
+		data, _ := os.ReadFile(l)
+		if len(data) > 8000 {
+			data = data[len(data)-8000:]
+		}
+		fmt.Fprintf(os.Stderr, "==== %s (tail)\n%s\n", l, data)
+	}
+}
+
+// daemon is a running presenced process.
+type daemon struct {
+	base string // http://host:port
+	cmd  *exec.Cmd
+	logs *logTail
+	done chan struct{}
+}
+
+// logTail keeps a process's output and counts lines matching patterns.
+type logTail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logTail) add(s string) {
+	l.mu.Lock()
+	l.lines = append(l.lines, s)
+	l.mu.Unlock()
+}
+
+// matches returns the lines containing sub.
+func (l *logTail) matches(sub string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, s := range l.lines {
+		if strings.Contains(s, sub) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (l *logTail) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startPresenced runs the binary against the test ejabberd with extra
+// environment (KEY=VALUE) and waits until its HTTP API answers. It is
+// stopped with SIGTERM when the test ends; its logs are shown if it fails.
+func startPresenced(t *testing.T, extra ...string) *daemon {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(binary)
+	cmd.Env = append(os.Environ(),
+		"PRESENCED_JID="+env["XMPP_COMPONENT_JID"],
+		"PRESENCED_SECRET="+env["XMPP_COMPONENT_SECRET"],
+		"PRESENCED_SERVER="+env["XMPP_COMPONENT_ADDR"],
+		"PRESENCED_HTTP="+addr,
+		"PRESENCED_PROBE_WAIT=2s",
+		"PRESENCED_LOG_LEVEL=debug",
+	)
+	cmd.Env = append(cmd.Env, extra...)
+	out, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{base: "http://" + addr, cmd: cmd, logs: &logTail{}, done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			d.logs.add(sc.Text())
+		}
+		_ = cmd.Wait()
+		close(d.done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-d.done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-d.done
+			t.Error("presenced did not stop within 20s of SIGTERM")
+		}
+		if code := cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("presenced exited with %d", code)
+		}
+		if strings.Contains(d.logs.String(), "DATA RACE") || strings.Contains(d.logs.String(), "panic") {
+			t.Error("presenced reported a data race or a panic")
+		}
+		if t.Failed() || os.Getenv("PRESENCED_KEEP_LOGS") != "" {
+			t.Logf("presenced logs:\n%s", d.logs)
+		}
+	})
+	eventually(t, "presenced's HTTP API", 20*time.Second, func() error {
+		resp, err := http.Get(d.base + "/v1/presence")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	})
+	return d
+}
+
+// waitConnected waits until presenced logged n handshakes.
+func (d *daemon) waitConnected(t *testing.T, n int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%d component handshakes", n), 30*time.Second, func() error {
+		if got := len(d.logs.matches(`msg="component: connected"`)); got < n {
+			return fmt.Errorf("%d so far", got)
+		}
+		return nil
+	})
+}
+
+var handshakeRE = regexp.MustCompile(`handshake=(\S+)`)
+
+// handshakes returns the handshake durations presenced logged.
+func (d *daemon) handshakes() []string {
+	var out []string
+	for _, l := range d.logs.matches(`msg="component: connected"`) {
+		if m := handshakeRE.FindStringSubmatch(l); m != nil {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// eventually retries f every 50ms until it succeeds or timeout passes.
+func eventually(t *testing.T, what string, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// User and resource as the REST API returns them.
+type restUser struct {
+	JID       string         `json:"jid"`
+	Online    bool           `json:"online"`
+	Show      string         `json:"show"`
+	Status    string         `json:"status"`
+	Priority  int            `json:"priority"`
+	LastSeen  *time.Time     `json:"last_seen"`
+	Resources []restResource `json:"resources"`
+}
+
+type restResource struct {
+	Resource string `json:"resource"`
+	Show     string `json:"show"`
+	Status   string `json:"status"`
+	Priority int    `json:"priority"`
+}
+
+func (d *daemon) user(t *testing.T, bare string) (restUser, int) {
+	t.Helper()
+	resp, err := http.Get(d.base + "/v1/presence/" + bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var u restUser
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return u, resp.StatusCode
+}
+
+func (d *daemon) list(t *testing.T) []restUser {
+	t.Helper()
+	resp, err := http.Get(d.base + "/v1/presence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Users []restUser `json:"users"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return body.Users
+}
+
+// frame is one WebSocket frame, decoded loosely.
+type frame struct {
+	Type     string       `json:"type"`
+	Seq      uint64       `json:"seq"`
+	Event    string       `json:"event"`
+	JID      string       `json:"jid"`
+	Reason   string       `json:"reason"`
+	Resource restResource `json:"resource"`
+	User     struct {
+		Online   bool   `json:"online"`
+		Show     string `json:"show"`
+		Status   string `json:"status"`
+		Resource string `json:"resource"`
+	} `json:"user"`
+	Users    []restUser `json:"users"`
+	received time.Time
+}
+
+// stream is a WebSocket client of /v1/stream that checks sequence numbers.
+type stream struct {
+	conn   *websocket.Conn
+	frames chan frame
+	errc   chan error
+	seq    uint64
+}
+
+func (d *daemon) stream(t *testing.T) *stream {
+	t.Helper()
+	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(d.base, "http")+"/v1/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	s := &stream{conn: conn, frames: make(chan frame, 1024), errc: make(chan error, 1)}
+	go func() {
+		for {
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				s.errc <- err
+				return
+			}
+			var f frame
+			if err := json.Unmarshal(data, &f); err != nil {
+				s.errc <- fmt.Errorf("frame is not JSON: %s", data)
+				return
+			}
+			f.received = time.Now()
+			s.frames <- f
+		}
+	}()
+	t.Cleanup(func() { conn.Close() })
+	first := s.next(t)
+	if first.Type != "snapshot" {
+		t.Fatalf("first frame is %q, want snapshot", first.Type)
+	}
+	s.seq = first.Seq
+	return s
+}
+
+func (s *stream) next(t *testing.T) frame {
+	t.Helper()
+	select {
+	case f := <-s.frames:
+		return f
+	case err := <-s.errc:
+		t.Fatalf("stream: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("stream: no frame within 15s")
+	}
+	return frame{}
+}
+
+// expect reads frames until one satisfies match, checking on the way that
+// change frames are numbered without gaps. It returns the matching frame.
+func (s *stream) expect(t *testing.T, what string, match func(frame) bool) frame {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case f := <-s.frames:
+			switch f.Type {
+			case "change":
+				if f.Seq != s.seq+1 {
+					t.Fatalf("change frame seq %d after %d: the stream skipped or repeated", f.Seq, s.seq)
+				}
+				s.seq = f.Seq
+			case "snapshot":
+				s.seq = f.Seq
+			}
+			if match(f) {
+				return f
+			}
+		case err := <-s.errc:
+			t.Fatalf("stream, waiting for %s: %v", what, err)
+		case <-deadline:
+			t.Fatalf("stream: no frame for %s within 20s", what)
+		}
+	}
+}
+
+// login connects a real client as user and sends its initial presence.
+func login(t *testing.T, user string, p xmppclient.Presence) *xmppclient.Client {
+	t.Helper()
+	j := jid.MustParse(user + "@" + env["XMPP_DOMAIN"])
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	c, err := xmppclient.Dial(ctx, env["XMPP_C2S_ADDR"], j, passwords[user])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if err := c.Presence(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
