@@ -435,4 +435,3 @@ func login(t *testing.T, user string, p xmppclient.Presence) *xmppclient.Client 
 	}
 	return c
 }
-
