@@ -7,6 +7,9 @@
 // ejabberd from Debian when it is missing. They never skip: a server that
 // cannot be started is a failure, in CI and anywhere else.
 //
+// The presenced binary is built with the race detector; PRESENCED_NORACE=1
+// builds it without, for measuring (see docs/benchmarks.md).
+//
 // Set PRESENCED_KEEP_LOGS=1 to print the logs of presenced and ejabberd
 // after a passing run too.
 package integration

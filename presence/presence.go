@@ -114,7 +114,8 @@ type User struct {
 	LastSeen time.Time
 }
 
-// Aggregate is a user's overall presence, derived from its resources.
+// Aggregate is a user's overall presence, derived from its resources. While
+// offline, Show and Status are the last ones seen, as in User.
 type Aggregate struct {
 	Online   bool
 	Show     Show

@@ -154,7 +154,12 @@ func (t *Tracker) removeLocked(jid string, usr *user, i int, reason Reason, at t
 	if len(usr.resources) == 0 {
 		usr.lastSeen, usr.lastShow, usr.lastStatus = at, r.Show, r.Status
 	}
-	ev := Event{Kind: EventOffline, Time: at, User: jid, Resource: r, Reason: reason, Aggregate: usr.aggregate()}
+	agg := usr.aggregate()
+	if !agg.Online {
+		// Offline keeps the last words, as Get does.
+		agg.Show, agg.Status = r.Show, r.Status
+	}
+	ev := Event{Kind: EventOffline, Time: at, User: jid, Resource: r, Reason: reason, Aggregate: agg}
 	t.feed.publish(&ev)
 	return ev
 }

@@ -1,0 +1,10 @@
+// Package xmppext is the home of the XMPP extensions presenced needs and
+// mellium.im/xmpp v0.22.0 lacks, one subpackage per XEP, in mellium's
+// style: a package comment naming the XEP, an NS constant, and a
+// Handle() mux.Option that plugs the handler into the component's mux
+// (component.Config.Extra).
+//
+// Planned: adhoc (XEP-0050 responder) for the administration commands,
+// privilege (XEP-0356) where the server offers it, last (XEP-0012) and idle
+// (XEP-0319). The package itself holds no code.
+package xmppext
