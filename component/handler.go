@@ -135,7 +135,11 @@ func (c *Component) handleIQ(t xmlstream.TokenReadEncoder, start *xml.StartEleme
 		return nil
 	}
 	if iq.To.Equal(jid.JID{}) {
+		// Replies swap to and from: without a to there would be no from.
 		iq.To = c.cfg.JID
+		s := start.Copy()
+		s.Attr = append(s.Attr, xml.Attr{Name: xml.Name{Local: "to"}, Value: c.addr})
+		start = &s
 	}
 	toks, payloads, err := bufferInner(t)
 	switch {

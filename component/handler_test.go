@@ -177,6 +177,7 @@ func TestBadInputNeverEndsTheStream(t *testing.T) {
 		{"IQ with two payloads", `<iq` + ns + ` from='a@localhost/r' to='presence.localhost' id='3' type='set'><a xmlns='x'/><b xmlns='y'/></iq>`, `bad-request`},
 		{"IQ with text payload", `<iq` + ns + ` from='a@localhost/r' to='presence.localhost' id='4' type='get'>text</iq>`, `bad-request`},
 		{"IQ with malformed from", `<iq` + ns + ` from='a@b@c' id='5' type='get'><ping xmlns='urn:xmpp:ping'/></iq>`, `jid-malformed`},
+		{"IQ without to", `<iq` + ns + ` from='a@localhost/r' id='9' type='get'><query xmlns='urn:example'/></iq>`, `service-unavailable`},
 		{"IQ of unknown type", `<iq` + ns + ` from='a@localhost/r' id='6' type='bogus'/>`, ``},
 		{"unsolicited IQ result", `<iq` + ns + ` from='a@localhost/r' id='7' type='result'/>`, ``},
 		{"huge IQ", `<iq` + ns + ` from='a@localhost/r' to='presence.localhost' id='8' type='set'><q xmlns='x'>` +

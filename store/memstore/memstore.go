@@ -1,7 +1,3 @@
-// Package memstore is the in-memory Store, the default when no database is
-// configured. It keeps the last state of every user for the life of the
-// process: enough for presenced to run embedded, and the reference the
-// other backends are checked against.
 package memstore
 
 import (
