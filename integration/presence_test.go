@@ -106,6 +106,12 @@ func TestPresenceLifecycle(t *testing.T) {
 	if f.User.Show != "dnd" || f.User.Status != "focus" {
 		t.Fatalf("bob's frame %+v", f)
 	}
+	wantREST(t, d, "bob@localhost", func(u restUser) error {
+		if !u.Online || u.Show != "dnd" || u.Status != "focus" {
+			return fmt.Errorf("%+v", u)
+		}
+		return nil
+	})
 
 	// alice opens a second resource with a higher priority: it wins.
 	sent = time.Now()
@@ -137,6 +143,12 @@ func TestPresenceLifecycle(t *testing.T) {
 	if f.Reason != "client" || !f.User.Online || f.User.Show != "away" || f.User.Resource != deskRes {
 		t.Fatalf("offline frame %+v", f)
 	}
+	wantREST(t, d, "alice@localhost", func(u restUser) error {
+		if !u.Online || u.Show != "away" || len(u.Resources) != 1 || u.Resources[0].Resource != deskRes {
+			return fmt.Errorf("%+v", u)
+		}
+		return nil
+	})
 
 	// alice logs out (the server sends the unavailable for her).
 	sent = time.Now()
