@@ -97,30 +97,40 @@ func Run(ctx context.Context, opts Options) error {
 	web := &httpService{bridge: bridge.New(bridge.Config{Tracker: tracker, Logger: log}), ln: ln}
 	writer := &store.Writer{Tracker: tracker, Store: st, Logger: log}
 
-	sup := suture.New("presenced", suture.Spec{
-		EventHook: func(e suture.Event) { log.Warn("presenced: supervisor: " + e.String()) },
-	})
-	// Stopped in this order on shutdown: input first, the mirror last.
-	order := []suture.ServiceToken{sup.Add(comp), sup.Add(web), sup.Add(writer)}
-	supCtx, stopSup := context.WithCancel(context.Background())
-	defer stopSup()
-	supDone := sup.ServeBackground(supCtx)
-
 	log.Info("presenced: serving", "http", ln.Addr().String(), "component", opts.JID, "server", opts.Server, "store", "memory")
 	if opts.Ready != nil {
 		opts.Ready(ln.Addr())
 	}
+	// Stopped in this order on shutdown: input first, the mirror last.
+	supervise(ctx, log, comp, web, writer)
+	log.Info("presenced: stopped")
+	return nil
+}
+
+// supervise runs services under one supervisor, like an OTP one_for_one
+// tree: a service that returns or panics is logged and restarted alone,
+// with suture's backoff, while the others keep running. When ctx ends it
+// stops the services one by one in the order given, each within 10s.
+func supervise(ctx context.Context, log *slog.Logger, services ...suture.Service) {
+	sup := suture.New("presenced", suture.Spec{
+		EventHook: func(e suture.Event) { log.Warn("presenced: supervisor: " + e.String()) },
+	})
+	tokens := make([]suture.ServiceToken, len(services))
+	for i, s := range services {
+		tokens[i] = sup.Add(s)
+	}
+	supCtx, stopSup := context.WithCancel(context.Background())
+	defer stopSup()
+	supDone := sup.ServeBackground(supCtx)
 	<-ctx.Done()
 	log.Info("presenced: stopping")
-	for _, tok := range order {
+	for _, tok := range tokens {
 		if err := sup.RemoveAndWait(tok, 10*time.Second); err != nil {
 			log.Warn("presenced: a subsystem did not stop in time", "err", err)
 		}
 	}
 	stopSup()
 	<-supDone
-	log.Info("presenced: stopped")
-	return nil
 }
 
 // httpService runs the bridge as a supervised service. The first run uses
