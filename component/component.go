@@ -124,21 +124,29 @@ func (c *Component) Connects() int64 { return c.connects.Load() }
 // Serve keeps the component connected until ctx ends, then closes the link
 // and returns ctx.Err(). Failures to dial, a refused handshake and dropped
 // links are logged and retried after a backoff; Serve never returns early.
+//
+// The grace period (Config.LinkGrace) starts when Serve starts (for a
+// restored state) and when a link whose resync completed drops; when it
+// ends without a new verified link, every resource not confirmed since the
+// last drop goes offline. Links that drop before their resync completes do
+// not restart the period, so a flapping link cannot keep ghosts alive.
 func (c *Component) Serve(ctx context.Context) error {
 	attempt := 0
-	var grace <-chan time.Time // fires LinkGrace after a link was lost
-	var lost time.Time
+	lost := c.cfg.Tracker.Now()
+	grace := time.After(c.cfg.LinkGrace) // nil once fired
 	for {
 		began := time.Now()
 		before := c.connects.Load()
-		err := c.session(ctx)
+		resynced, err := c.session(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if c.connects.Load() != before {
-			// A link was up and is gone: start the grace period.
+			// A link dropped: what it reported is uncertain from now on.
 			lost = c.cfg.Tracker.Now()
-			grace = time.After(c.cfg.LinkGrace)
+			if resynced || grace == nil {
+				grace = time.After(c.cfg.LinkGrace)
+			}
 		}
 		if time.Since(began) > c.cfg.MaxBackoff {
 			attempt = 0 // the link was healthy for a while: start over
@@ -161,7 +169,7 @@ func (c *Component) Serve(ctx context.Context) error {
 			case <-grace:
 				grace = nil
 				n := c.cfg.Tracker.Expire(lost, presence.ReasonServer)
-				c.log.Warn("component: link down for longer than the grace period: resources marked offline",
+				c.log.Warn("component: no verified link for longer than the grace period: resources marked offline",
 					"grace", c.cfg.LinkGrace, "offline", n)
 			case <-ctx.Done():
 				return ctx.Err()
@@ -170,20 +178,21 @@ func (c *Component) Serve(ctx context.Context) error {
 	}
 }
 
-// session runs one connection: dial, handshake, resync, serve until it ends.
-func (c *Component) session(ctx context.Context) error {
+// session runs one connection: dial, handshake, resync, serve until it
+// ends. resynced reports whether the resync after the handshake completed.
+func (c *Component) session(ctx context.Context) (resynced bool, err error) {
 	dialer := net.Dialer{Timeout: c.cfg.Timeout}
 	conn, err := dialer.DialContext(ctx, "tcp", c.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("component: dial: %w", err)
+		return false, fmt.Errorf("component: dial: %w", err)
 	}
+	defer conn.Close() // Session.Close only ends the stream
 	began := time.Now()
 	hctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	s, err := mcomp.NewSession(hctx, c.cfg.JID, []byte(c.cfg.Secret), conn)
 	cancel()
 	if err != nil {
-		conn.Close()
-		return fmt.Errorf("component: handshake: %w", err)
+		return false, fmt.Errorf("component: handshake: %w", err)
 	}
 	c.log.Info("component: connected", "addr", c.cfg.Addr, "handshake", time.Since(began))
 	c.connects.Add(1)
@@ -192,29 +201,54 @@ func (c *Component) session(ctx context.Context) error {
 
 	// The resync runs beside Serve and stops with the link.
 	linkCtx, linkDone := context.WithCancel(ctx)
-	defer linkDone()
-	go c.resync(linkCtx, s)
+	var done atomic.Bool
+	resyncEnded := make(chan struct{})
+	go func() {
+		defer close(resyncEnded)
+		defer c.recoverPanic("resync")
+		done.Store(c.resync(linkCtx, s))
+	}()
 
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(xmpp.HandlerFunc(c.handle)) }()
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				c.log.Error("component: panic while serving the stream", "panic", r)
+				served <- fmt.Errorf("component: panic: %v", r)
+			}
+		}()
+		served <- s.Serve(xmpp.HandlerFunc(c.handle))
+	}()
 	select {
 	case err = <-served:
 	case <-ctx.Done():
+		// A handler blocked on a server that stopped reading holds the
+		// session's output lock; a deadline frees it so Close can run.
+		_ = conn.SetDeadline(time.Now().Add(time.Second))
 		_ = s.Close()
 		_ = conn.Close()
 		err = <-served
 	}
-	conn.Close() // Session.Close only ends the stream
+	linkDone()
+	<-resyncEnded
 	if err == nil {
 		err = errors.New("component: the server closed the stream")
 	}
-	return err
+	return done.Load(), err
+}
+
+// recoverPanic logs a panic of a goroutine the supervisor does not watch,
+// instead of letting it end the process.
+func (c *Component) recoverPanic(what string) {
+	if r := recover(); r != nil {
+		c.log.Error("component: panic in "+what, "panic", r)
+	}
 }
 
 // resync probes every known user, waits ProbeWait for the answers, then
-// marks offline what no answer confirmed. It gives up silently if the link
-// drops meanwhile: the next connect resyncs again.
-func (c *Component) resync(ctx context.Context, s *xmpp.Session) {
+// marks offline what no answer confirmed, and reports true. It gives up,
+// reporting false, if the link drops meanwhile: the next connect resyncs.
+func (c *Component) resync(ctx context.Context, s *xmpp.Session) bool {
 	mark := c.cfg.Tracker.Now()
 	seen := make(map[string]bool)
 	probes := 0
@@ -225,7 +259,7 @@ func (c *Component) resync(ctx context.Context, s *xmpp.Session) {
 			}
 			seen[u] = true
 			if err := s.Encode(ctx, outPresence{From: c.addr, To: u, Type: "probe"}); err != nil {
-				return
+				return false
 			}
 			probes++
 		}
@@ -233,8 +267,9 @@ func (c *Component) resync(ctx context.Context, s *xmpp.Session) {
 	select {
 	case <-time.After(c.cfg.ProbeWait):
 	case <-ctx.Done():
-		return
+		return false
 	}
 	n := c.cfg.Tracker.Expire(mark, presence.ReasonReconcile)
 	c.log.Info("component: resynced", "probed", probes, "offline", n)
+	return true
 }

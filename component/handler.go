@@ -1,6 +1,7 @@
 package component
 
 import (
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -141,21 +142,51 @@ func (c *Component) handleIQ(t xmlstream.TokenReadEncoder, start *xml.StartEleme
 		s.Attr = append(s.Attr, xml.Attr{Name: xml.Name{Local: "to"}, Value: c.addr})
 		start = &s
 	}
-	toks, payloads, err := bufferInner(t)
+	toks, ok, err := bufferInner(t)
 	switch {
 	case errors.Is(err, errTooLarge):
 		return c.iqError(t, iq, stanza.Modify, stanza.PolicyViolation)
 	case err != nil:
 		c.log.Warn("component: dropped unreadable IQ", "from", iq.From, "err", err)
 		return nil
-	case payloads != 1:
+	case !ok:
 		return c.iqError(t, iq, stanza.Modify, stanza.BadRequest)
 	}
+	w := &writeTracker{Encoder: t}
 	replay := struct {
 		xml.TokenReader
 		xmlstream.Encoder
-	}{TokenReader: &tokenReplay{toks: toks}, Encoder: t}
-	return c.mux.HandleXMPP(replay, start)
+	}{TokenReader: &tokenReplay{toks: toks}, Encoder: w}
+	if err := c.mux.HandleXMPP(replay, start); err != nil {
+		if w.wrote {
+			// A reply is (partly) on the wire: the stream cannot be trusted.
+			return err
+		}
+		c.log.Warn("component: IQ handler failed", "from", iq.From, "err", err)
+		return c.iqError(t, iq, stanza.Wait, stanza.InternalServerError)
+	}
+	return nil
+}
+
+// writeTracker notes whether a handler wrote anything.
+type writeTracker struct {
+	xmlstream.Encoder
+	wrote bool
+}
+
+func (w *writeTracker) EncodeToken(t xml.Token) error {
+	w.wrote = true
+	return w.Encoder.EncodeToken(t)
+}
+
+func (w *writeTracker) Encode(v any) error {
+	w.wrote = true
+	return w.Encoder.Encode(v)
+}
+
+func (w *writeTracker) EncodeElement(v any, start xml.StartElement) error {
+	w.wrote = true
+	return w.Encoder.EncodeElement(v, start)
 }
 
 func (c *Component) iqError(t xmlstream.TokenWriter, iq stanza.IQ, typ stanza.ErrorType, cond stanza.Condition) error {
@@ -166,16 +197,19 @@ func (c *Component) iqError(t xmlstream.TokenWriter, iq stanza.IQ, typ stanza.Er
 var errTooLarge = errors.New("component: stanza too large")
 
 // bufferInner copies the tokens of the current element (its children and
-// its end element) and counts its child elements.
-func bufferInner(r xml.TokenReader) (toks []xml.Token, children int, err error) {
-	depth := 0
+// its end element). ok reports whether they are one payload element and
+// nothing else but white space at the top level: text, comments or
+// processing instructions there would make mellium's IQ router fail, and
+// its failure would end the stream.
+func bufferInner(r xml.TokenReader) (toks []xml.Token, ok bool, err error) {
+	depth, children, stray := 0, 0, false
 	for {
 		tok, err := r.Token()
 		if tok != nil {
 			if len(toks) == maxIQTokens {
-				return nil, 0, errTooLarge
+				return nil, false, errTooLarge
 			}
-			switch tok.(type) {
+			switch tt := tok.(type) {
 			case xml.StartElement:
 				if depth == 0 {
 					children++
@@ -183,14 +217,22 @@ func bufferInner(r xml.TokenReader) (toks []xml.Token, children int, err error) 
 				depth++
 			case xml.EndElement:
 				depth--
+			case xml.CharData:
+				if depth == 0 && len(bytes.TrimSpace(tt)) > 0 {
+					stray = true
+				}
+			case xml.Comment, xml.ProcInst, xml.Directive:
+				if depth == 0 {
+					stray = true
+				}
 			}
 			toks = append(toks, xml.CopyToken(tok))
 		}
 		if err == io.EOF {
-			return toks, children, nil
+			return toks, children == 1 && !stray, nil
 		}
 		if err != nil {
-			return nil, 0, err
+			return nil, false, err
 		}
 	}
 }

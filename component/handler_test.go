@@ -177,6 +177,11 @@ func TestBadInputNeverEndsTheStream(t *testing.T) {
 		{"IQ with two payloads", `<iq` + ns + ` from='a@localhost/r' to='presence.localhost' id='3' type='set'><a xmlns='x'/><b xmlns='y'/></iq>`, `bad-request`},
 		{"IQ with text payload", `<iq` + ns + ` from='a@localhost/r' to='presence.localhost' id='4' type='get'>text</iq>`, `bad-request`},
 		{"IQ with malformed from", `<iq` + ns + ` from='a@b@c' id='5' type='get'><ping xmlns='urn:xmpp:ping'/></iq>`, `jid-malformed`},
+		{"IQ with text before the payload", `<iq` + ns + ` from='a@localhost/r' to='presence.localhost' id='t1' type='get'>x<ping xmlns='urn:xmpp:ping'/></iq>`, `bad-request`},
+		{"IQ with a comment before the payload", `<iq` + ns + ` from='a@localhost/r' to='presence.localhost' id='t2' type='get'><!--c--><ping xmlns='urn:xmpp:ping'/></iq>`, `bad-request`},
+		{"IQ with white space around the payload", `<iq` + ns + ` from='a@localhost/r' to='presence.localhost' id='t3' type='get'>
+  <ping xmlns='urn:xmpp:ping'/>
+</iq>`, `type="result"`},
 		{"IQ without to", `<iq` + ns + ` from='a@localhost/r' id='9' type='get'><query xmlns='urn:example'/></iq>`, `service-unavailable`},
 		{"IQ of unknown type", `<iq` + ns + ` from='a@localhost/r' id='6' type='bogus'/>`, ``},
 		{"unsolicited IQ result", `<iq` + ns + ` from='a@localhost/r' id='7' type='result'/>`, ``},

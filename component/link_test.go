@@ -318,3 +318,79 @@ func TestLinkGraceDropsGhosts(t *testing.T) {
 		t.Fatalf("with the server gone: %+v, %v; want carol offline with reason server", buf[0], err)
 	}
 }
+
+// A server that stops reading: the handler blocks writing replies while
+// holding the session's output lock, and shutdown then blocks in s.Close.
+func TestShutdownWhenServerStopsReading(t *testing.T) {
+	srv := newFakeServer(t, "secret", false)
+	tr := presence.New(presence.Options{})
+	c, err := New(Config{JID: jid.MustParse("presence.localhost"), Secret: "secret", Addr: srv.ln.Addr().String(),
+		Tracker: tr, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Serve(ctx) }()
+	fc := srv.next(t)
+	go func() {
+		for i := 0; ; i++ {
+			if _, err := fmt.Fprintf(fc, `<presence from='user%d@localhost' to='presence.localhost' type='subscribe'/>`, i); err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(time.Second) // let the component's send buffer fill: no event tells when it is full
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		fc.Close()
+		t.Fatal("Serve did not return 5s after ctx was cancelled")
+	}
+}
+
+// A server that accepts the handshake and then drops every link at once
+// (e.g. two instances kicking each other with conflict_behaviour=kick_old):
+// each drop restarts the grace timer and no resync ever completes, so ghosts
+// stay online forever.
+func TestFlappingLinkLeavesNoGhosts(t *testing.T) {
+	srv := newFakeServer(t, "secret", false)
+	tr, _ := startComponent(t, srv, Config{MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+		LinkGrace: 100 * time.Millisecond, ProbeWait: 100 * time.Millisecond})
+	conn := srv.next(t)
+	io.WriteString(conn, `<presence from='carol@localhost/pc'/>`)
+	waitFor(t, "carol online", func() bool { u, _ := tr.Get("carol@localhost"); return u.Online })
+	conn.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case c := <-srv.conns:
+				time.Sleep(10 * time.Millisecond)
+				c.Close()
+			case <-stop:
+				return
+			}
+		}
+	}()
+	waitFor(t, "carol offline while the link never stays up", func() bool { u, _ := tr.Get("carol@localhost"); return !u.Online })
+}
+
+func TestBadIQKeepsTheStream(t *testing.T) {
+	srv := newFakeServer(t, "secret", false)
+	_, c := startComponent(t, srv, Config{MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, ProbeWait: time.Hour})
+	conn := srv.next(t)
+	io.WriteString(conn, `<iq from='a@localhost/r' to='presence.localhost' id='t1' type='get'>x<ping xmlns='urn:xmpp:ping'/></iq>`)
+	io.WriteString(conn, `<iq from='a@localhost/r' to='presence.localhost' id='t2' type='get'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	if got := conn.read(t); !strings.Contains(got, "id='t1'") || !strings.Contains(got, "bad-request") {
+		t.Fatalf("first reply %s", got)
+	}
+	if got := conn.read(t); !strings.Contains(got, "id='t2'") || !strings.Contains(got, "type='result'") {
+		t.Fatalf("second reply %s: the stream must go on after a bad IQ", got)
+	}
+	if c.Connects() != 1 {
+		t.Fatalf("Connects = %d: the bad IQ ended the stream", c.Connects())
+	}
+}

@@ -50,12 +50,12 @@ func (s *subscriptions) subscribedReceived(user string) {
 }
 
 // unsubscribedReceived records that the user refused or revoked the
-// component's subscription. The component does not ask again by itself.
+// component's subscription. The component does not ask again by itself; it
+// asks again only if the user subscribes anew.
 func (s *subscriptions) unsubscribedReceived(user string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sub := s.get(user)
-	sub.to, sub.asked = false, false
+	delete(s.m, user) // nothing left to remember: the map does not grow
 }
 
 // users returns every bare JID with a roster relation to the component.

@@ -1,7 +1,6 @@
 package presence
 
 import (
-	"cmp"
 	"slices"
 	"time"
 )
@@ -127,12 +126,17 @@ type Aggregate struct {
 
 // better reports whether a should win over b: higher priority, then the
 // more recent change (RFC 6121 leaves ties to the server; the most recent
-// change is what a person sees last).
+// change is what a person sees last), then the smaller name, so that the
+// order is total and every view (events, Get, stores) names the same winner
+// even when delay stamps of second precision tie.
 func better(a, b *Resource) bool {
 	if a.Priority != b.Priority {
 		return a.Priority > b.Priority
 	}
-	return a.Since.After(b.Since)
+	if !a.Since.Equal(b.Since) {
+		return a.Since.After(b.Since)
+	}
+	return a.Name < b.Name
 }
 
 // winner returns the index of the winning resource, or -1 if rs is empty.
@@ -149,13 +153,13 @@ func winner(rs []Resource) int {
 
 // sortResources orders rs winner first, as User.Resources documents.
 func sortResources(rs []Resource) {
-	slices.SortStableFunc(rs, func(a, b Resource) int {
+	slices.SortFunc(rs, func(a, b Resource) int {
 		if better(&a, &b) {
 			return -1
 		}
 		if better(&b, &a) {
 			return 1
 		}
-		return cmp.Compare(a.Name, b.Name)
+		return 0
 	})
 }

@@ -329,3 +329,20 @@ func TestParseShow(t *testing.T) {
 		t.Errorf("ParseShow(busy) = %q, %v", sh, ok)
 	}
 }
+
+// Two resources with equal priority and equal Since (delay stamps have
+// second precision): the event's aggregate and Get disagree on the winner.
+func TestTieSameWinnerEverywhere(t *testing.T) {
+	tr := New(Options{Clock: newFakeClock()})
+	stamp := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	u1 := on("a@x", "phone", ShowDND, "busy", 0)
+	u1.Time = stamp
+	u2 := on("a@x", "desk", ShowAway, "lunch", 0)
+	u2.Time = stamp
+	tr.Apply(u1)
+	ev, _ := tr.Apply(u2)
+	got, _ := tr.Get("a@x")
+	if ev.Aggregate.Resource != got.Resources[0].Name || ev.Aggregate.Show != got.Show {
+		t.Fatalf("feed says winner %s (%s), Get says %s (%s)", ev.Aggregate.Resource, ev.Aggregate.Show, got.Resources[0].Name, got.Show)
+	}
+}

@@ -25,7 +25,7 @@ type Writer struct {
 }
 
 // Serve mirrors the feed until ctx ends, then writes what is already
-// published and returns ctx.Err(). It starts with a full snapshot, so a
+// published and returns context.Canceled (or the error of that last write). It starts with a full snapshot, so a
 // restarted Writer never leaves a gap. A failing Store is retried every
 // RetryDelay with a fresh snapshot; Serve only returns early for a
 // misconfigured Writer.
