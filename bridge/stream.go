@@ -66,24 +66,18 @@ func (b *Bridge) stream(w http.ResponseWriter, r *http.Request) {
 func (b *Bridge) follow(ctx context.Context, conn *websocket.Conn) error {
 	buf := make([]presence.Event, 64)
 	for {
-		users, seq := b.cfg.Tracker.Snapshot()
-		if err := b.write(conn, snapshotFrame{Type: "snapshot", Seq: seq, Users: toUsers(users)}); err != nil {
-			return err
+		users, seq, sub := b.cfg.Tracker.Subscribe(presence.Filter{}, 0)
+		err := b.write(conn, snapshotFrame{Type: "snapshot", Seq: seq, Users: toUsers(users)})
+		for err == nil {
+			var n int
+			n, err = sub.Read(ctx, buf)
+			for i := 0; i < n && err == nil; i++ {
+				err = b.write(conn, toChange(&buf[i]))
+			}
 		}
-		sub := b.cfg.Tracker.Subscribe(seq)
-		for {
-			n, err := sub.Read(ctx, buf)
-			if errors.Is(err, presence.ErrLagged) {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			for i := range buf[:n] {
-				if err := b.write(conn, toChange(&buf[i])); err != nil {
-					return err
-				}
-			}
+		sub.Close()
+		if !errors.Is(err, presence.ErrLagged) {
+			return err
 		}
 	}
 }

@@ -204,7 +204,7 @@ func TestLinkSurvivesGarbageAndReconnects(t *testing.T) {
 		t.Fatalf("after reconnect got %s, want a probe for alice", got)
 	}
 	// Nobody answers: alice goes offline with reason reconcile.
-	sub := tr.Subscribe(1)
+	_, _, sub := tr.Subscribe(presence.Filter{}, 0)
 	buf := make([]presence.Event, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -310,7 +310,7 @@ func TestLinkGraceDropsGhosts(t *testing.T) {
 	// The server goes away for good.
 	srv.ln.Close()
 	conn.Close()
-	sub := tr.Subscribe(1)
+	_, _, sub := tr.Subscribe(presence.Filter{}, 0)
 	buf := make([]presence.Event, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -5,45 +5,64 @@
 // # How it fits
 //
 // The package imports no XMPP, HTTP or SQL. Adapters translate their input
-// into [Update] values (the component from presence stanzas, later the bridge
-// for web sessions) and call [Tracker.Apply]; readers take a consistent
-// [Tracker.Snapshot] and follow the change feed from the sequence number the
-// snapshot was taken at ([Tracker.Subscribe]). The store package persists
-// the feed and gives it back with [Tracker.Restore] at start-up.
+// into [Update] values (the component from presence stanzas, the bridge for
+// web sessions) and call [Tracker.Apply]; readers call [Tracker.Subscribe],
+// which returns a consistent snapshot and, atomically with it, a
+// subscription to every later change. The store package persists the feed
+// and gives it back with [Tracker.Restore] at start-up.
 //
 // # Semantics
 //
 // A user is identified by a bare JID string, a resource by its resourcepart;
 // the caller normalizes both (the core compares bytes). Each available
-// resource has a show value, a status text and a priority. A user's
-// aggregate presence follows RFC 6121: the available resource with the
-// highest priority wins (negative priorities included: such a resource is
-// still online), and a tie goes to the resource that changed most recently.
-// An offline user keeps the time it went offline and its last status.
+// resource has a show value, a status text (and its translations), a
+// priority, an idle time (XEP-0319) and the time of its last change, which
+// may come from a delay stamp. A user's aggregate presence follows RFC 6121:
+// the available resource with the highest priority wins (negative priorities
+// included: such a resource is still online); a tie goes to the resource
+// that changed most recently, then to the smaller name, so every view names
+// the same winner. An offline user keeps, in the sense of XEP-0012, the time
+// it went offline and its last status.
 //
-// Every resource also remembers when it was last confirmed: any presence
-// report, even one that changes nothing, confirms it. [Tracker.Expire] marks
-// offline every resource not confirmed since a given instant; the component
-// uses it after a reconnect to drop the resources whose users did not answer
-// a probe, so no ghost survives a lost link.
+// # No ghosts
+//
+// Every offline transition carries a [Reason]. Besides unavailable presence,
+// four mechanisms take resources offline that nobody said goodbye for:
+//
+//   - Heartbeats: [Tracker.Silent] hands out resources nothing confirmed for
+//     an interval; the component pings them (XEP-0199) and reports
+//     [Tracker.Confirm] or [Tracker.ExpireResource] (reason timeout).
+//   - Probes: after a reconnect, and in a slow periodic sweep, the
+//     component probes users and calls [Tracker.Expire] or
+//     [Tracker.ExpireUser] for what no answer confirmed (reason reconcile;
+//     restart for restored resources never confirmed).
+//   - Reconciliation: [Tracker.Reconcile] takes an authoritative list of
+//     sessions, for example from a server's admin API.
+//   - TTL: a resource applied with [Update.TTL] (web sessions) goes offline
+//     when not refreshed in time; [Tracker.ExpireDue] enforces it.
 //
 // # Design decisions
 //
-// Shared state under one mutex versus one goroutine per user: the state is a
-// map of small per-user records guarded by a single mutex. A goroutine per
-// user (the original OTP design's actor) costs a stack per user and a channel
-// hand-off per update, and makes consistent snapshots hard (every actor would
-// have to be asked). One mutex keeps Apply, Snapshot and the feed trivially
-// consistent; sharding it is a later, local change behind the same API.
+// Shared state under one mutex versus one goroutine per user: the state is
+// a map of small per-user records guarded by a single mutex. A goroutine per
+// user (the original OTP design's actor) costs a stack per user and a
+// channel hand-off per update, and makes consistent snapshots hard (every
+// actor would have to be asked). One mutex keeps Apply, snapshots and the
+// feed trivially consistent, and on this project's 2-core machines it is
+// also faster: docs/benchmarks.md has both variants measured in one run.
 //
-// The change feed is a single bounded ring of events shared by all
-// subscribers rather than a queue per subscriber: the core never blocks on a
-// slow reader and never copies an event per subscriber. A subscriber that
-// falls further behind than the ring holds gets [ErrLagged] and must resync
-// from a new snapshot. Waiting readers are woken by closing a channel that is
-// only allocated while someone waits, so an update with no waiting reader
-// allocates nothing for the feed.
+// Each subscription has a bounded ring buffer of its own, filled under the
+// tracker's lock by copying the event (no allocation, no channel send), and
+// a filter (domains, users) applied before the copy, so a subscriber that
+// follows one domain is not pushed out by the traffic of others. The core
+// never waits for a subscriber: one whose buffer is full is ended with
+// [ErrLagged] and must resubscribe, which gives it a fresh snapshot.
+// Subscribers are expected to be few (the store writer, the bridge's hub);
+// fan-out to many connections belongs to the bridge. Waiting readers are
+// woken by closing a channel that exists only while someone waits, so an
+// update allocates nothing for the feed.
 //
-// Time comes from an injected [Clock] so that timeouts and tests are
-// deterministic.
+// Time comes from an injected [Clock]; the only real timer is
+// [Tracker.RunTimers], which just calls ExpireDue. Tests advance a fake
+// clock and call the timer methods themselves: no sleeps.
 package presence

@@ -9,8 +9,8 @@ import (
 
 func Example() {
 	t := presence.New(presence.Options{})
-	users, seq := t.Snapshot() // what a dashboard shows first
-	sub := t.Subscribe(seq)    // then every change after it, in order
+	// What a dashboard shows first, and every later change, in order.
+	users, _, sub := t.Subscribe(presence.Filter{}, 0)
 
 	t.Apply(presence.Update{User: "alice@example.org", Resource: "pc", Available: true, Priority: 5})
 	t.Apply(presence.Update{User: "alice@example.org", Resource: "phone", Available: true, Show: presence.ShowAway})

@@ -3,6 +3,7 @@ package presence
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -18,7 +19,8 @@ const (
 
 // Event is one change of one resource, as published on the change feed.
 type Event struct {
-	// Seq numbers events from 1, without gaps, in the order they happened.
+	// Seq numbers events from 1, without gaps across the whole tracker, in
+	// the order they happened. A filtered subscription sees a subsequence.
 	Seq  uint64
 	Kind EventKind
 	// Time is when the change happened.
@@ -33,45 +35,140 @@ type Event struct {
 	Aggregate Aggregate
 }
 
-// ErrLagged is returned by a Subscription that fell further behind than the
-// feed keeps: the reader must take a new Snapshot and Subscribe again.
-var ErrLagged = errors.New("presence: subscriber fell behind the change feed")
+// Errors of a Subscription.
+var (
+	// ErrLagged: the subscriber fell further behind than its buffer holds.
+	// The subscription is closed; take a new one (and with it a snapshot).
+	ErrLagged = errors.New("presence: subscriber fell behind the change feed")
+	// ErrClosed: the subscription was closed with Close.
+	ErrClosed = errors.New("presence: subscription closed")
+)
 
-// feed is the ring of recent events. Guarded by Tracker.mu.
-type feed struct {
-	ring []Event
-	seq  uint64 // last published
-	wake chan struct{}
+// Filter selects the users a subscription follows. The zero value selects
+// everyone; otherwise a user matches if its domain is in Domains or its
+// bare JID is in Users.
+type Filter struct {
+	Domains []string
+	Users   []string
 }
 
-// publish numbers ev, stores it and wakes waiting readers.
-func (f *feed) publish(ev *Event) {
-	f.seq++
-	ev.Seq = f.seq
-	f.ring[f.seq%uint64(len(f.ring))] = *ev
-	if f.wake != nil {
-		close(f.wake)
-		f.wake = nil
+// matcher is a compiled Filter; a nil *matcher matches everyone.
+type matcher struct {
+	domains, users map[string]struct{}
+}
+
+func (f Filter) compile() *matcher {
+	if len(f.Domains) == 0 && len(f.Users) == 0 {
+		return nil
+	}
+	m := &matcher{domains: make(map[string]struct{}), users: make(map[string]struct{})}
+	for _, d := range f.Domains {
+		m.domains[d] = struct{}{}
+	}
+	for _, u := range f.Users {
+		m.users[u] = struct{}{}
+	}
+	return m
+}
+
+func (m *matcher) match(jid string) bool {
+	if m == nil {
+		return true
+	}
+	if _, ok := m.users[jid]; ok {
+		return true
+	}
+	_, dom, _ := strings.Cut(jid, "@")
+	_, ok := m.domains[dom]
+	return ok
+}
+
+// Subscription follows the change feed through a bounded buffer of its own.
+// Read from one goroutine at a time; Close may be called from any.
+type Subscription struct {
+	t     *Tracker
+	match *matcher
+	// Guarded by t.mu:
+	ring       []Event
+	head, size int // oldest buffered event, count
+	wake       chan struct{}
+	err        error // ErrLagged or ErrClosed once ended
+}
+
+// Subscribe takes a snapshot of the users f matches (sorted by JID, with the
+// sequence number it reflects) and, atomically with it, a subscription to
+// every later event of those users. buffer bounds the events kept for the
+// subscriber; zero means Options.FeedSize. The core never waits for a
+// subscriber: one that falls behind by more than buffer events is ended
+// with ErrLagged. O(users · log users) for the snapshot.
+func (t *Tracker) Subscribe(f Filter, buffer int) ([]User, uint64, *Subscription) {
+	if buffer <= 0 {
+		buffer = t.feedSize
+	}
+	s := &Subscription{t: t, match: f.compile(), ring: make([]Event, buffer)}
+	t.mu.Lock()
+	users, seq := t.snapshotLocked(s.match)
+	t.subs = append(t.subs, s)
+	t.mu.Unlock()
+	sortUsers(users)
+	return users, seq, s
+}
+
+// publishLocked numbers ev and hands it to every matching subscriber.
+// O(subscribers), no allocation.
+func (t *Tracker) publishLocked(ev *Event) {
+	t.seq++
+	ev.Seq = t.seq
+	for i := 0; i < len(t.subs); i++ {
+		s := t.subs[i]
+		if !s.match.match(ev.User) {
+			continue
+		}
+		if s.size == len(s.ring) {
+			s.endLocked(ErrLagged)
+			i-- // endLocked removed s from t.subs
+			continue
+		}
+		s.ring[(s.head+s.size)%len(s.ring)] = *ev
+		s.size++
+		if s.wake != nil {
+			close(s.wake)
+			s.wake = nil
+		}
 	}
 }
 
-// Subscription follows the change feed. It is not safe for concurrent use;
-// each reader takes its own.
-type Subscription struct {
-	t    *Tracker
-	next uint64
+// endLocked ends s with err, drops its buffer and unregisters it.
+func (s *Subscription) endLocked(err error) {
+	if s.err != nil {
+		return
+	}
+	s.err, s.size, s.ring = err, 0, nil
+	if s.wake != nil {
+		close(s.wake)
+		s.wake = nil
+	}
+	subs := s.t.subs
+	for i := range subs {
+		if subs[i] == s {
+			s.t.subs = append(subs[:i], subs[i+1:]...)
+			subs[len(subs)-1] = nil
+			break
+		}
+	}
 }
 
-// Subscribe returns a subscription that yields the events after sequence
-// number after, usually the one returned by Snapshot.
-func (t *Tracker) Subscribe(after uint64) *Subscription {
-	return &Subscription{t: t, next: after + 1}
+// Close ends the subscription; a waiting Read returns ErrClosed.
+func (s *Subscription) Close() {
+	s.t.mu.Lock()
+	s.endLocked(ErrClosed)
+	s.t.mu.Unlock()
 }
 
-// Read waits until at least one event is available, then copies as many as
-// fit into buf, in order, and returns their count. It returns ErrLagged if
-// the events it should return next were overwritten, and ctx.Err() when ctx
-// ends first.
+// Read waits until at least one event is available, then moves as many as
+// fit into buf, in order, and returns their count. It returns ErrLagged or
+// ErrClosed once the subscription has ended (what was buffered is dropped),
+// and ctx.Err() when ctx ends first.
 func (s *Subscription) Read(ctx context.Context, buf []Event) (int, error) {
 	for {
 		n, wake, err := s.read(buf, true)
@@ -94,24 +191,27 @@ func (s *Subscription) TryRead(buf []Event) (int, error) {
 }
 
 func (s *Subscription) read(buf []Event, wantWake bool) (int, <-chan struct{}, error) {
-	f := &s.t.feed
 	s.t.mu.Lock()
 	defer s.t.mu.Unlock()
-	size := uint64(len(f.ring))
-	if f.seq >= size && s.next <= f.seq-size {
-		return 0, nil, ErrLagged
-	}
 	n := 0
-	for n < len(buf) && s.next <= f.seq {
-		buf[n] = f.ring[s.next%size]
-		s.next++
+	for n < len(buf) && s.size > 0 {
+		buf[n] = s.ring[s.head]
+		s.ring[s.head] = Event{} // let the strings go
+		s.head = (s.head + 1) % len(s.ring)
+		s.size--
 		n++
 	}
-	if n > 0 || !wantWake {
+	if n > 0 {
 		return n, nil, nil
 	}
-	if f.wake == nil {
-		f.wake = make(chan struct{})
+	if s.err != nil {
+		return 0, nil, s.err
 	}
-	return 0, f.wake, nil
+	if !wantWake {
+		return 0, nil, nil
+	}
+	if s.wake == nil {
+		s.wake = make(chan struct{})
+	}
+	return 0, s.wake, nil
 }

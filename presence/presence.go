@@ -37,19 +37,28 @@ const (
 	// ReasonClient: the client sent unavailable presence (or its server did
 	// on its behalf when the session ended).
 	ReasonClient Reason = "client"
-	// ReasonServer: the server reported an error for the user or revoked the
-	// subscription through which presenced learnt the user's presence.
+	// ReasonServer: the server reported an error for the user, revoked the
+	// subscription through which presenced learnt the user's presence, or
+	// the link to the server stayed down too long.
 	ReasonServer Reason = "server"
-	// ReasonTimeout: the resource stopped answering.
+	// ReasonTimeout: the resource stopped answering pings, or its TTL ran
+	// out without a refresh.
 	ReasonTimeout Reason = "timeout"
-	// ReasonReconcile: an authoritative check (a probe after a reconnect, a
-	// snapshot of the server's sessions) did not confirm the resource.
+	// ReasonReconcile: an authoritative check (a probe, a snapshot of the
+	// server's sessions) did not confirm the resource.
 	ReasonReconcile Reason = "reconcile"
-	// ReasonRestart: presenced restarted and the resource was not confirmed.
+	// ReasonRestart: the resource was restored after presenced restarted and
+	// nothing confirmed it.
 	ReasonRestart Reason = "restart"
 	// ReasonAdmin: an administrator removed the resource.
 	ReasonAdmin Reason = "admin"
 )
+
+// LangStatus is a status text in one language (xml:lang).
+type LangStatus struct {
+	Lang string
+	Text string
+}
 
 // Update is one presence report for one resource of one user.
 type Update struct {
@@ -59,14 +68,26 @@ type Update struct {
 	Resource string
 	// Available is false for unavailable presence.
 	Available bool
-	// Show, Status and Priority describe an available resource and are
-	// ignored otherwise.
-	Show     Show
-	Status   string
+	// Show, Status, Statuses, Priority and Idle describe an available
+	// resource and are ignored otherwise.
+	Show Show
+	// Status is the status text without xml:lang (or the first one).
+	Status string
+	// Statuses are the status texts in other languages; nil when none. The
+	// tracker keeps the slice: the caller must not modify it afterwards.
+	Statuses []LangStatus
+	// Priority is -128..127; a negative priority is still online.
 	Priority int
+	// Idle is when the user became idle (XEP-0319); zero when not idle.
+	Idle time.Time
 	// Time is when the change happened (for example a delay stamp on a probe
-	// answer). The zero value means now, as the tracker's clock tells.
+	// answer). The zero value means now, as the tracker's clock tells; a
+	// time in the future is taken as now.
 	Time time.Time
+	// TTL, if positive, makes the resource go offline (reason timeout) when
+	// no update refreshes it within TTL: web sessions use it. Zero means the
+	// resource stays until it says unavailable or stops answering pings.
+	TTL time.Duration
 	// Reason says why the resource went offline; the zero value means
 	// ReasonClient. Ignored for available presence.
 	Reason Reason
@@ -77,17 +98,28 @@ type Resource struct {
 	Name     string
 	Show     Show
 	Status   string
+	Statuses []LangStatus
 	Priority int
+	// Idle is when the resource became idle (XEP-0319); zero when not idle.
+	Idle time.Time
 	// Since is when the resource came online or last changed.
 	Since time.Time
+	// Expires is when a resource with a TTL goes offline unless refreshed;
+	// zero for resources without TTL.
+	Expires time.Time
 
-	// confirmed is when a report last confirmed the resource (see Expire).
-	confirmed time.Time
+	// confirmed is when a report last confirmed the resource (see Expire),
+	// pinged when Silent last handed it out for a ping, in Unix nanoseconds
+	// (8 bytes each instead of a time.Time's 24: there is one per resource).
+	confirmed, pinged int64
+	// restored: loaded by Restore and not confirmed since.
+	restored bool
 }
 
 // same reports whether r already carries what u says.
 func (r *Resource) same(u *Update) bool {
-	return r.Show == u.Show && r.Status == u.Status && r.Priority == u.Priority
+	return r.Show == u.Show && r.Status == u.Status && r.Priority == u.Priority &&
+		r.Idle.Equal(u.Idle) && slices.Equal(r.Statuses, u.Statuses)
 }
 
 // User is the state of one user: the aggregate presence and the online
@@ -108,8 +140,9 @@ type User struct {
 	// Since is when the aggregate last changed: the winning resource's Since
 	// while online, the time the user went offline otherwise.
 	Since time.Time
-	// LastSeen is when the last resource went offline; zero while online or
-	// when never seen offline.
+	// LastSeen is the user's last activity in the sense of XEP-0012: when
+	// the last resource went offline. Zero while online or never seen
+	// offline.
 	LastSeen time.Time
 }
 
@@ -122,6 +155,11 @@ type Aggregate struct {
 	Priority int
 	// Resource names the winning resource; empty when offline.
 	Resource string
+}
+
+// Ref names one resource of one user.
+type Ref struct {
+	User, Resource string
 }
 
 // better reports whether a should win over b: higher priority, then the

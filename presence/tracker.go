@@ -11,9 +11,8 @@ import (
 type Options struct {
 	// Clock tells the time; nil means the system clock.
 	Clock Clock
-	// FeedSize is how many recent events the change feed keeps for
-	// subscribers that read behind the head; zero means 4096. A subscriber
-	// further behind gets ErrLagged.
+	// FeedSize is the default buffer of a subscription, in events; zero
+	// means 4096. A subscriber further behind gets ErrLagged.
 	FeedSize int
 }
 
@@ -24,16 +23,21 @@ type user struct {
 	lastSeen   time.Time
 	lastShow   Show
 	lastStatus string
+	// hasTTL: some resource has a TTL (the user is in Tracker.ttl).
+	hasTTL bool
 }
 
 // Tracker holds the presence of every known user. It is safe for concurrent
 // use; the zero value is not usable, call New.
 type Tracker struct {
-	clock Clock
+	clock    Clock
+	feedSize int
 
 	mu    sync.Mutex
 	users map[string]*user
-	feed  feed
+	ttl   map[string]struct{} // users with a resource that has a TTL
+	seq   uint64              // last published event
+	subs  []*Subscription
 }
 
 // New returns an empty Tracker.
@@ -45,9 +49,10 @@ func New(opts Options) *Tracker {
 		opts.FeedSize = 4096
 	}
 	return &Tracker{
-		clock: opts.Clock,
-		users: make(map[string]*user),
-		feed:  feed{ring: make([]Event, opts.FeedSize)},
+		clock:    opts.Clock,
+		feedSize: opts.FeedSize,
+		users:    make(map[string]*user),
+		ttl:      make(map[string]struct{}),
 	}
 }
 
@@ -59,8 +64,9 @@ func (t *Tracker) Now() time.Time { return t.clock.Now() }
 //
 // changed is false, and no event is published, when the report changes
 // nothing: an available resource that repeats its state (it still counts as
-// confirmed, see Expire), unavailable for a resource that is not online, or
-// an update without User. O(resources of the user) plus O(1) for the feed.
+// confirmed, and its TTL is refreshed), unavailable for a resource that is
+// not online, or an update without User. O(resources of the user +
+// subscribers); no allocation once the user and resource exist.
 func (t *Tracker) Apply(u Update) (ev Event, changed bool) {
 	if u.User == "" {
 		return Event{}, false
@@ -81,7 +87,7 @@ func (t *Tracker) Apply(u Update) (ev Event, changed bool) {
 		usr = &user{}
 		t.users[u.User] = usr
 	}
-	i := slices.IndexFunc(usr.resources, func(r Resource) bool { return r.Name == u.Resource })
+	i := usr.find(u.Resource)
 
 	if !u.Available {
 		if i < 0 {
@@ -94,21 +100,48 @@ func (t *Tracker) Apply(u Update) (ev Event, changed bool) {
 		return t.removeLocked(u.User, usr, i, reason, at), true
 	}
 
+	var expires time.Time
+	if u.TTL > 0 {
+		expires = now.Add(u.TTL)
+		if !usr.hasTTL {
+			usr.hasTTL = true
+			t.ttl[u.User] = struct{}{}
+		}
+	}
 	kind := EventChanged
 	if i < 0 {
 		kind = EventOnline
 		usr.resources = append(usr.resources, Resource{Name: u.Resource})
 		i = len(usr.resources) - 1
-	} else if usr.resources[i].same(&u) {
-		usr.resources[i].confirmed = now
+	} else if r := &usr.resources[i]; r.same(&u) {
+		r.confirmed, r.restored, r.Expires = now.UnixNano(), false, expires
 		return Event{}, false
 	}
 	r := &usr.resources[i]
-	r.Show, r.Status, r.Priority = u.Show, u.Status, u.Priority
-	r.Since, r.confirmed = at, now
+	r.Show, r.Status, r.Statuses, r.Priority, r.Idle = u.Show, u.Status, u.Statuses, u.Priority, u.Idle
+	r.Since, r.Expires, r.confirmed, r.restored = at, expires, now.UnixNano(), false
 	ev = Event{Kind: kind, Time: at, User: u.User, Resource: *r, Aggregate: usr.aggregate()}
-	t.feed.publish(&ev)
+	t.publishLocked(&ev)
 	return ev, true
+}
+
+// Confirm records that the resource is still there (it answered a ping)
+// without changing it. It reports whether the resource is online. O(resources
+// of the user).
+func (t *Tracker) Confirm(jid, resource string) bool {
+	now := t.clock.Now().UnixNano()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	usr := t.users[jid]
+	if usr == nil {
+		return false
+	}
+	i := usr.find(resource)
+	if i < 0 {
+		return false
+	}
+	usr.resources[i].confirmed, usr.resources[i].restored = now, false
+	return true
 }
 
 // Drop marks every resource of the user offline with the given reason, as
@@ -130,18 +163,65 @@ func (t *Tracker) Drop(jid string, reason Reason) int {
 }
 
 // Expire marks offline, with the given reason, every resource that no report
-// has confirmed since before. It returns how many went offline. O(resources).
+// has confirmed since before. Restored resources that nothing confirmed go
+// offline with ReasonRestart instead. It returns how many went offline.
+// O(resources).
 func (t *Tracker) Expire(before time.Time, reason Reason) int {
 	now := t.clock.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
 	for jid, usr := range t.users {
-		for i := len(usr.resources) - 1; i >= 0; i-- {
-			if usr.resources[i].confirmed.Before(before) {
-				t.removeLocked(jid, usr, i, reason, now)
-				n++
+		n += t.expireUserLocked(jid, usr, before.UnixNano(), reason, now)
+	}
+	return n
+}
+
+// ExpireUser is Expire for one user, for example after a probe of that
+// user went unanswered. O(resources of the user).
+func (t *Tracker) ExpireUser(jid string, before time.Time, reason Reason) int {
+	now := t.clock.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	usr := t.users[jid]
+	if usr == nil {
+		return 0
+	}
+	return t.expireUserLocked(jid, usr, before.UnixNano(), reason, now)
+}
+
+// ExpireResource is Expire for one resource, for example when a ping sent
+// at before went unanswered: a report that arrived since keeps it online.
+// It reports whether the resource went offline. O(resources of the user).
+func (t *Tracker) ExpireResource(jid, resource string, before time.Time, reason Reason) bool {
+	now := t.clock.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	usr := t.users[jid]
+	if usr == nil {
+		return false
+	}
+	i := usr.find(resource)
+	if i < 0 || usr.resources[i].confirmed >= before.UnixNano() {
+		return false
+	}
+	if usr.resources[i].restored {
+		reason = ReasonRestart
+	}
+	t.removeLocked(jid, usr, i, reason, now)
+	return true
+}
+
+func (t *Tracker) expireUserLocked(jid string, usr *user, before int64, reason Reason, now time.Time) int {
+	n := 0
+	for i := len(usr.resources) - 1; i >= 0; i-- {
+		if r := &usr.resources[i]; r.confirmed < before {
+			why := reason
+			if r.restored {
+				why = ReasonRestart
 			}
+			t.removeLocked(jid, usr, i, why, now)
+			n++
 		}
 	}
 	return n
@@ -151,17 +231,24 @@ func (t *Tracker) Expire(before time.Time, reason Reason) int {
 func (t *Tracker) removeLocked(jid string, usr *user, i int, reason Reason, at time.Time) Event {
 	r := usr.resources[i]
 	usr.resources = slices.Delete(usr.resources, i, i+1)
+	agg := usr.aggregate()
 	if len(usr.resources) == 0 {
 		usr.lastSeen, usr.lastShow, usr.lastStatus = at, r.Show, r.Status
-	}
-	agg := usr.aggregate()
-	if !agg.Online {
 		// Offline keeps the last words, as Get does.
 		agg.Show, agg.Status = r.Show, r.Status
 	}
 	ev := Event{Kind: EventOffline, Time: at, User: jid, Resource: r, Reason: reason, Aggregate: agg}
-	t.feed.publish(&ev)
+	t.publishLocked(&ev)
 	return ev
+}
+
+func (u *user) find(resource string) int {
+	for i := range u.resources {
+		if u.resources[i].Name == resource {
+			return i
+		}
+	}
+	return -1
 }
 
 // aggregate derives the user's overall presence.
@@ -201,18 +288,30 @@ func (t *Tracker) Get(jid string) (User, bool) {
 }
 
 // Snapshot returns every known user, sorted by JID, and the sequence number
-// of the last event reflected in it: follow the feed with Subscribe(seq) to
-// see every later change exactly once. O(users · log users).
+// of the last event reflected in it. To follow changes without a gap, use
+// Subscribe, which takes the snapshot and subscribes at once.
+// O(users · log users).
 func (t *Tracker) Snapshot() ([]User, uint64) {
 	t.mu.Lock()
+	out, seq := t.snapshotLocked(nil)
+	t.mu.Unlock()
+	sortUsers(out)
+	return out, seq
+}
+
+// snapshotLocked returns the users m matches (all for nil), unsorted.
+func (t *Tracker) snapshotLocked(m *matcher) ([]User, uint64) {
 	out := make([]User, 0, len(t.users))
 	for jid, usr := range t.users {
-		out = append(out, usr.snapshot(jid))
+		if m.match(jid) {
+			out = append(out, usr.snapshot(jid))
+		}
 	}
-	seq := t.feed.seq
-	t.mu.Unlock()
-	slices.SortFunc(out, func(a, b User) int { return strings.Compare(a.JID, b.JID) })
-	return out, seq
+	return out, t.seq
+}
+
+func sortUsers(us []User) {
+	slices.SortFunc(us, func(a, b User) int { return strings.Compare(a.JID, b.JID) })
 }
 
 // Users returns the bare JIDs of every known user, online or not, in no
@@ -227,22 +326,41 @@ func (t *Tracker) Users() []string {
 	return out
 }
 
+// Online returns the bare JIDs of the users with at least one resource
+// online, in no particular order.
+func (t *Tracker) Online() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for jid, usr := range t.users {
+		if len(usr.resources) > 0 {
+			out = append(out, jid)
+		}
+	}
+	return out
+}
+
 // Restore replaces the state with users, as loaded from a store at
 // start-up. It publishes no events. Restored resources count as never
-// confirmed, so the first Expire after a resync drops those the server does
-// not confirm.
+// confirmed: the first Expire that covers them (the resync after the first
+// connect) drops those the server does not confirm, with ReasonRestart.
 func (t *Tracker) Restore(users []User) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	clear(t.users)
+	clear(t.ttl)
 	for _, u := range users {
 		if u.JID == "" {
 			continue
 		}
 		usr := &user{lastSeen: u.LastSeen}
 		for _, r := range u.Resources {
-			r.confirmed = time.Time{}
+			r.confirmed, r.pinged, r.restored = 0, 0, true
 			usr.resources = append(usr.resources, r)
+			if !r.Expires.IsZero() && !usr.hasTTL {
+				usr.hasTTL = true
+				t.ttl[u.JID] = struct{}{}
+			}
 		}
 		if len(usr.resources) == 0 {
 			usr.lastShow, usr.lastStatus = u.Show, u.Status

@@ -3,6 +3,7 @@ package presence
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -186,7 +187,7 @@ func TestDrop(t *testing.T) {
 	tr := New(Options{Clock: newFakeClock()})
 	tr.Apply(on("a@x", "1", ShowNone, "", 0))
 	tr.Apply(on("a@x", "2", ShowNone, "", 0))
-	sub := tr.Subscribe(2)
+	_, _, sub := tr.Subscribe(Filter{}, 0)
 	if n := tr.Drop("a@x", ReasonServer); n != 2 {
 		t.Fatalf("Drop = %d, want 2", n)
 	}
@@ -228,8 +229,10 @@ func TestRestore(t *testing.T) {
 
 func TestFeedOrderAndLag(t *testing.T) {
 	tr := New(Options{Clock: newFakeClock(), FeedSize: 4})
-	_, seq := tr.Snapshot()
-	sub := tr.Subscribe(seq)
+	users, seq, sub := tr.Subscribe(Filter{}, 0)
+	if len(users) != 0 || seq != 0 {
+		t.Fatalf("Subscribe on an empty tracker: %v, %d", users, seq)
+	}
 	for i := range 3 {
 		tr.Apply(on("a@x", "r", ShowNone, string(rune('a'+i)), 0))
 	}
@@ -244,16 +247,68 @@ func TestFeedOrderAndLag(t *testing.T) {
 	if _, err := sub.Read(context.Background(), buf); !errors.Is(err, ErrLagged) {
 		t.Fatalf("Read after overflow: %v, want ErrLagged", err)
 	}
-	_, seq = tr.Snapshot()
-	sub = tr.Subscribe(seq)
+	users, seq, sub = tr.Subscribe(Filter{}, 0)
+	if len(users) != 1 || seq != 8 || users[0].Status != "o" {
+		t.Fatalf("resubscribe: %+v at %d", users, seq)
+	}
 	if n, err := sub.TryRead(buf); n != 0 || err != nil {
 		t.Fatalf("TryRead at head = %d, %v", n, err)
+	}
+	sub.Close()
+	if _, err := sub.Read(context.Background(), buf); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Read after Close: %v", err)
+	}
+	if len(tr.subs) != 0 {
+		t.Fatalf("%d subscriptions still registered", len(tr.subs))
+	}
+}
+
+func TestFeedFilter(t *testing.T) {
+	tr := New(Options{Clock: newFakeClock()})
+	tr.Apply(on("a@one", "r", ShowNone, "", 0))
+	tr.Apply(on("b@two", "r", ShowNone, "", 0))
+	tr.Apply(on("c@three", "r", ShowNone, "", 0))
+	users, seq, sub := tr.Subscribe(Filter{Domains: []string{"one"}, Users: []string{"c@three"}}, 0)
+	if len(users) != 2 || users[0].JID != "a@one" || users[1].JID != "c@three" || seq != 3 {
+		t.Fatalf("filtered snapshot %+v at %d", users, seq)
+	}
+	tr.Apply(on("b@two", "r", ShowAway, "", 0))
+	tr.Apply(on("a@one", "r", ShowAway, "", 0))
+	tr.Apply(on("c@three", "r", ShowAway, "", 0))
+	tr.Apply(on("x@one", "r", ShowAway, "", 0))
+	buf := make([]Event, 10)
+	n, _ := sub.TryRead(buf)
+	var got []string
+	for _, ev := range buf[:n] {
+		got = append(got, ev.User)
+	}
+	if want := []string{"a@one", "c@three", "x@one"}; !slices.Equal(got, want) {
+		t.Fatalf("filtered events %v, want %v", got, want)
+	}
+	if buf[0].Seq != 5 || buf[1].Seq != 6 || buf[2].Seq != 7 {
+		t.Fatalf("filtered events keep the global seq: %d %d %d", buf[0].Seq, buf[1].Seq, buf[2].Seq)
+	}
+}
+
+func TestSlowSubscriberDoesNotBlockOthers(t *testing.T) {
+	tr := New(Options{Clock: newFakeClock()})
+	_, _, slow := tr.Subscribe(Filter{}, 2)
+	_, _, fast := tr.Subscribe(Filter{}, 100)
+	for i := range 10 {
+		tr.Apply(on("a@x", "r", ShowNone, "", i))
+	}
+	buf := make([]Event, 100)
+	if n, err := fast.TryRead(buf); n != 10 || err != nil {
+		t.Fatalf("fast subscriber got %d, %v", n, err)
+	}
+	if _, err := slow.TryRead(buf); !errors.Is(err, ErrLagged) {
+		t.Fatalf("slow subscriber: %v, want ErrLagged", err)
 	}
 }
 
 func TestReadWaitsAndCancels(t *testing.T) {
 	tr := New(Options{Clock: newFakeClock()})
-	sub := tr.Subscribe(0)
+	_, _, sub := tr.Subscribe(Filter{}, 0)
 	got := make(chan Event)
 	go func() {
 		buf := make([]Event, 1)
@@ -270,14 +325,21 @@ func TestReadWaitsAndCancels(t *testing.T) {
 	if _, err := sub.Read(ctx, make([]Event, 1)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Read on cancelled ctx: %v", err)
 	}
+	// Close wakes a waiting reader.
+	done := make(chan error)
+	go func() { _, err := sub.Read(context.Background(), make([]Event, 1)); done <- err }()
+	sub.Close()
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Fatalf("Read woken by Close: %v", err)
+	}
 }
 
 // TestConcurrent checks, under -race, that many writers and readers see one
 // gap-free ordered feed.
 func TestConcurrent(t *testing.T) {
-	tr := New(Options{FeedSize: 1 << 16})
+	tr := New(Options{})
 	const writers, perWriter = 4, 500
-	sub := tr.Subscribe(0)
+	_, _, sub := tr.Subscribe(Filter{}, writers*perWriter)
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Add(1)

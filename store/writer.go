@@ -56,7 +56,8 @@ func (w *Writer) Serve(ctx context.Context) error {
 			n, err = sub.Read(ctx, buf)
 			if err == nil {
 				if err = w.Store.Apply(ctx, buf[:n]); err != nil {
-					sub = nil // those events are consumed: resync
+					sub.Close() // those events are consumed: resync
+					sub = nil
 				}
 			} else if errors.Is(err, presence.ErrLagged) {
 				sub, err = nil, nil
@@ -64,6 +65,9 @@ func (w *Writer) Serve(ctx context.Context) error {
 		}
 		if err != nil && ctx.Err() == nil {
 			log.Error("store: write failed; retrying with a snapshot", "err", err, "retry_in", delay)
+			if sub != nil {
+				sub.Close()
+			}
 			sub = nil
 			select {
 			case <-time.After(delay):
@@ -74,13 +78,15 @@ func (w *Writer) Serve(ctx context.Context) error {
 	return w.final(sub, buf)
 }
 
-// resync replaces the stored state with a snapshot and subscribes after it.
+// resync replaces the stored state with a snapshot and subscribes after it,
+// atomically.
 func (w *Writer) resync(ctx context.Context) (*presence.Subscription, error) {
-	users, seq := w.Tracker.Snapshot()
+	users, _, sub := w.Tracker.Subscribe(presence.Filter{}, 0)
 	if err := w.Store.Replace(ctx, users); err != nil {
+		sub.Close()
 		return nil, fmt.Errorf("store: replace: %w", err)
 	}
-	return w.Tracker.Subscribe(seq), nil
+	return sub, nil
 }
 
 // final leaves the store equal to the tracker when Serve stops: it writes the
@@ -89,6 +95,9 @@ func (w *Writer) resync(ctx context.Context) (*presence.Subscription, error) {
 func (w *Writer) final(sub *presence.Subscription, buf []presence.Event) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if sub != nil {
+		defer sub.Close()
+	}
 	for sub != nil {
 		n, err := sub.TryRead(buf)
 		if err != nil || n == 0 {
@@ -101,8 +110,10 @@ func (w *Writer) final(sub *presence.Subscription, buf []presence.Event) error {
 			break
 		}
 	}
-	if _, err := w.resync(ctx); err != nil {
+	last, err := w.resync(ctx)
+	if err != nil {
 		return fmt.Errorf("store: final flush: %w", err)
 	}
+	last.Close()
 	return context.Canceled
 }

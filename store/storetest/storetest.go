@@ -27,7 +27,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		s := newStore(t)
 		defer s.Close()
 		tr := presence.New(presence.Options{Clock: stepClock()})
-		sub := tr.Subscribe(0)
+		_, _, sub := tr.Subscribe(presence.Filter{}, 0)
 		scenario(tr)
 		buf := make([]presence.Event, 100)
 		n, err := sub.TryRead(buf)

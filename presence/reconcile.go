@@ -1,0 +1,76 @@
+package presence
+
+import (
+	"strings"
+	"time"
+)
+
+// Session is one session in an authoritative snapshot, such as a server's
+// admin API lists.
+type Session struct {
+	User, Resource string
+	Show           Show
+	Status         string
+	Priority       int
+}
+
+// Reconcile makes the state agree with sessions, the complete list of the
+// sessions of the given domains (every domain when domains is empty) as
+// the server saw them at the instant at.
+//
+// A resource online here but absent there goes offline with
+// ReasonReconcile, unless a report confirmed it after at (it came online
+// while the snapshot was taken). A session unknown here comes online with
+// the snapshot's show, status and priority. A session known on both sides
+// counts as confirmed and keeps its own show and status (the snapshot may
+// carry less than the resource's presence did). It returns how many resources came online and went
+// offline. O(users of the domains + sessions).
+func (t *Tracker) Reconcile(at time.Time, domains []string, sessions []Session) (online, offline int) {
+	inScope := func(jid string) bool {
+		if len(domains) == 0 {
+			return true
+		}
+		_, dom, _ := strings.Cut(jid, "@")
+		for _, d := range domains {
+			if d == dom {
+				return true
+			}
+		}
+		return false
+	}
+	live := make(map[Ref]bool, len(sessions))
+	for _, s := range sessions {
+		if inScope(s.User) {
+			live[Ref{s.User, s.Resource}] = true
+		}
+	}
+	now := t.clock.Now()
+	t.mu.Lock()
+	for jid, usr := range t.users {
+		if !inScope(jid) {
+			continue
+		}
+		for i := len(usr.resources) - 1; i >= 0; i-- {
+			r := &usr.resources[i]
+			switch {
+			case live[Ref{jid, r.Name}]:
+				r.confirmed, r.restored = now.UnixNano(), false
+				live[Ref{jid, r.Name}] = false // known: keep what it said itself
+			case r.confirmed <= at.UnixNano():
+				t.removeLocked(jid, usr, i, ReasonReconcile, now)
+				offline++
+			}
+		}
+	}
+	t.mu.Unlock()
+	for _, s := range sessions {
+		if !live[Ref{s.User, s.Resource}] {
+			continue // out of scope, or known here already
+		}
+		if _, changed := t.Apply(Update{User: s.User, Resource: s.Resource, Available: true,
+			Show: s.Show, Status: s.Status, Priority: s.Priority, Time: at}); changed {
+			online++
+		}
+	}
+	return online, offline
+}
