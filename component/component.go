@@ -52,6 +52,29 @@ type Config struct {
 	// 30s.
 	LinkGrace time.Duration
 
+	// PingInterval is how long a resource may stay silent (no presence, no
+	// answer) before the component pings it (XEP-0199) to its full JID;
+	// zero means 5m.
+	PingInterval time.Duration
+	// PingTimeout is how long a ping may go unanswered before the resource
+	// goes offline (reason timeout); it also bounds the keepalive. Zero
+	// means 30s.
+	PingTimeout time.Duration
+	// PingRate caps the pings sent per second; zero means 100.
+	PingRate int
+	// SweepInterval is how often every online user is probed, to catch what
+	// pings cannot (a user whose server forgot it); zero means 15m.
+	SweepInterval time.Duration
+	// SweepRate caps the probes of the sweep per second; zero means 50.
+	SweepRate int
+	// KeepAlive is how often the component pings itself through the server
+	// to check the link; a ping unanswered within PingTimeout drops the link
+	// (which then reconnects). Zero means 60s.
+	KeepAlive time.Duration
+	// Tick is the period of the heartbeat loop that schedules the above;
+	// zero means 1s. Tests make it small.
+	Tick time.Duration
+
 	// Extra adds handlers (for example XEPs from xmppext) to the IQ mux.
 	Extra []mux.Option
 }
@@ -100,6 +123,17 @@ func New(cfg Config) (*Component, error) {
 	if cfg.LinkGrace <= 0 {
 		cfg.LinkGrace = 30 * time.Second
 	}
+	setDefault(&cfg.PingInterval, 5*time.Minute)
+	setDefault(&cfg.PingTimeout, 30*time.Second)
+	setDefault(&cfg.SweepInterval, 15*time.Minute)
+	setDefault(&cfg.KeepAlive, time.Minute)
+	setDefault(&cfg.Tick, time.Second)
+	if cfg.PingRate <= 0 {
+		cfg.PingRate = 100
+	}
+	if cfg.SweepRate <= 0 {
+		cfg.SweepRate = 50
+	}
 	cfg.JID = cfg.JID.Domain()
 	opts := append([]mux.Option{
 		disco.Handle(),
@@ -113,6 +147,12 @@ func New(cfg Config) (*Component, error) {
 		mux:  mux.New(mcomp.NSAccept, opts...),
 		subs: newSubscriptions(),
 	}, nil
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
 }
 
 // Connected reports whether the link is up (handshake done, not dropped).
@@ -199,14 +239,24 @@ func (c *Component) session(ctx context.Context) (resynced bool, err error) {
 	c.connected.Store(true)
 	defer c.connected.Store(false)
 
-	// The resync runs beside Serve and stops with the link.
+	// The resync runs beside Serve and stops with the link. Its mark is
+	// taken before Serve reads anything, so every report of this link
+	// counts as an answer.
+	mark := c.cfg.Tracker.Now()
 	linkCtx, linkDone := context.WithCancel(ctx)
 	var done atomic.Bool
 	resyncEnded := make(chan struct{})
 	go func() {
 		defer close(resyncEnded)
 		defer c.recoverPanic("resync")
-		done.Store(c.resync(linkCtx, s))
+		done.Store(c.resync(linkCtx, s, mark))
+	}()
+
+	heartbeatEnded := make(chan struct{})
+	go func() {
+		defer close(heartbeatEnded)
+		defer c.recoverPanic("heartbeat")
+		c.heartbeat(linkCtx, s, func() { conn.Close() })
 	}()
 
 	served := make(chan error, 1)
@@ -231,6 +281,7 @@ func (c *Component) session(ctx context.Context) (resynced bool, err error) {
 	}
 	linkDone()
 	<-resyncEnded
+	<-heartbeatEnded
 	if err == nil {
 		err = errors.New("component: the server closed the stream")
 	}
@@ -246,10 +297,9 @@ func (c *Component) recoverPanic(what string) {
 }
 
 // resync probes every known user, waits ProbeWait for the answers, then
-// marks offline what no answer confirmed, and reports true. It gives up,
+// marks offline what nothing confirmed since mark, and reports true. It gives up,
 // reporting false, if the link drops meanwhile: the next connect resyncs.
-func (c *Component) resync(ctx context.Context, s *xmpp.Session) bool {
-	mark := c.cfg.Tracker.Now()
+func (c *Component) resync(ctx context.Context, s *xmpp.Session, mark time.Time) bool {
 	seen := make(map[string]bool)
 	probes := 0
 	for _, users := range [][]string{c.cfg.Tracker.Users(), c.subs.users()} {

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"slices"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/disco/info"
@@ -116,6 +117,17 @@ func (c *Component) send(t xmlstream.Encoder, user, typ string) error {
 // set carries exactly one payload element, the size is bounded. Bad IQs get
 // a stanza error, results and errors nobody waits for are dropped.
 func (c *Component) handleIQ(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	if attr(start, "from") == "" {
+		// The server always sets from on what it routes to a component; mellium
+		// removes a from equal to the session's own address. So this IQ is the
+		// component's own (the keepalive ping): put the address back, or the
+		// reply would go out without a to and the server would end the stream
+		// with improper-addressing.
+		s := start.Copy()
+		s.Attr = slices.DeleteFunc(s.Attr, func(a xml.Attr) bool { return a.Name.Local == "from" })
+		s.Attr = append(s.Attr, xml.Attr{Name: xml.Name{Local: "from"}, Value: c.addr})
+		start = &s
+	}
 	iq, err := stanza.NewIQ(*start)
 	needsReply := iq.Type == stanza.GetIQ || iq.Type == stanza.SetIQ
 	if err != nil {

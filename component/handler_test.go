@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
@@ -91,6 +92,18 @@ func TestPresenceToTracker(t *testing.T) {
 				t.Fatalf("got %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestTranslationsAndIdle(t *testing.T) {
+	c, tr := newTestComponent(t)
+	feed(t, c, `<presence`+ns+` from='a@localhost/r'><status xml:lang='de'>weg</status><status>away</status><status xml:lang='fr'>absent</status>`+
+		`<idle xmlns='urn:xmpp:idle:1' since='2026-11-27T08:00:00Z'/></presence>`)
+	u, _ := tr.Get("a@localhost")
+	r := u.Resources[0]
+	if r.Status != "away" || len(r.Statuses) != 2 || r.Statuses[0] != (presence.LangStatus{Lang: "de", Text: "weg"}) ||
+		r.Statuses[1].Lang != "fr" || r.Idle.UTC().Format(time.RFC3339) != "2026-11-27T08:00:00Z" {
+		t.Fatalf("resource %+v", r)
 	}
 }
 
@@ -182,6 +195,8 @@ func TestBadInputNeverEndsTheStream(t *testing.T) {
 		{"IQ with white space around the payload", `<iq` + ns + ` from='a@localhost/r' to='presence.localhost' id='t3' type='get'>
   <ping xmlns='urn:xmpp:ping'/>
 </iq>`, `type="result"`},
+		{"IQ from ourselves (mellium strips that from)", `<iq` + ns + ` from='' to='presence.localhost' id='self' type='get'><ping xmlns='urn:xmpp:ping'/></iq>`,
+			`to="presence.localhost"`},
 		{"IQ without to", `<iq` + ns + ` from='a@localhost/r' id='9' type='get'><query xmlns='urn:example'/></iq>`, `service-unavailable`},
 		{"IQ of unknown type", `<iq` + ns + ` from='a@localhost/r' id='6' type='bogus'/>`, ``},
 		{"unsolicited IQ result", `<iq` + ns + ` from='a@localhost/r' id='7' type='result'/>`, ``},

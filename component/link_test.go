@@ -33,6 +33,10 @@ type fakeServer struct {
 	mu      sync.Mutex
 	accepts []time.Time
 	conns   chan *fakeConn
+	// open keeps every accepted connection reachable: a test that no longer
+	// uses one would otherwise let the garbage collector's finalizer close
+	// it, which looks to the component like the server hanging up.
+	open []net.Conn
 }
 
 type fakeConn struct {
@@ -47,7 +51,14 @@ func newFakeServer(t *testing.T, secret string, refuse bool) *fakeServer {
 	}
 	s := &fakeServer{t: t, ln: ln, secret: secret, refuse: refuse, conns: make(chan *fakeConn, 16)}
 	go s.accept()
-	t.Cleanup(func() { ln.Close() })
+	t.Cleanup(func() {
+		ln.Close()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, c := range s.open {
+			c.Close()
+		}
+	})
 	return s
 }
 
@@ -59,6 +70,7 @@ func (s *fakeServer) accept() {
 		}
 		s.mu.Lock()
 		s.accepts = append(s.accepts, time.Now())
+		s.open = append(s.open, conn)
 		s.mu.Unlock()
 		go s.handshake(conn, fmt.Sprintf("id%d", i))
 	}
@@ -177,7 +189,16 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestLinkSurvivesGarbageAndReconnects(t *testing.T) {
 	srv := newFakeServer(t, "secret", false)
-	tr, c := startComponent(t, srv, Config{MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, ProbeWait: 50 * time.Millisecond})
+	logs := &logBuffer{}
+	tr, c := startComponent(t, srv, Config{MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, ProbeWait: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	defer func() {
+		if t.Failed() {
+			logs.mu.Lock()
+			t.Log(logs.b.String())
+			logs.mu.Unlock()
+		}
+	}()
 	conn := srv.next(t)
 
 	// Garbage that a broken server might route, then one good presence.

@@ -22,6 +22,12 @@ type presenceStanza struct {
 	Status   []langText  `xml:"status"`
 	Priority string      `xml:"priority"`
 	Delay    *delayStamp `xml:"urn:xmpp:delay delay"`
+	Idle     *idleSince  `xml:"urn:xmpp:idle:1 idle"`
+}
+
+// idleSince is XEP-0319's idle element.
+type idleSince struct {
+	Since string `xml:"since,attr"`
 }
 
 type langText struct {
@@ -58,13 +64,20 @@ func (p *presenceStanza) update(from jid.JID) (u presence.Update, notes []string
 		notes = append(notes, "unknown show "+strconv.Quote(p.Show))
 	}
 	u.Show = show
-	u.Status = pickStatus(p.Status)
+	u.Status, u.Statuses = splitStatus(p.Status)
 	if s := strings.TrimSpace(p.Priority); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
 			notes = append(notes, "priority is not a number: "+strconv.Quote(p.Priority))
 		}
 		u.Priority = min(max(n, -128), 127)
+	}
+	if p.Idle != nil {
+		if t, err := time.Parse(time.RFC3339Nano, p.Idle.Since); err == nil {
+			u.Idle = t
+		} else {
+			notes = append(notes, "bad idle since "+strconv.Quote(p.Idle.Since))
+		}
 	}
 	if p.Delay != nil {
 		if t, err := time.Parse(time.RFC3339Nano, p.Delay.Stamp); err == nil {
@@ -76,15 +89,25 @@ func (p *presenceStanza) update(from jid.JID) (u presence.Update, notes []string
 	return u, notes
 }
 
-// pickStatus returns the status without xml:lang, or else the first one.
-func pickStatus(ss []langText) string {
-	for _, s := range ss {
+// splitStatus returns the status without xml:lang (or else the first one)
+// and the others, as translations; nil when there are none.
+func splitStatus(ss []langText) (status string, others []presence.LangStatus) {
+	main := -1
+	for i, s := range ss {
 		if s.Lang == "" {
-			return s.Text
+			main = i
+			break
 		}
 	}
-	if len(ss) > 0 {
-		return ss[0].Text
+	if main < 0 && len(ss) > 0 {
+		main = 0
 	}
-	return ""
+	for i, s := range ss {
+		if i == main {
+			status = s.Text
+		} else {
+			others = append(others, presence.LangStatus{Lang: s.Lang, Text: s.Text})
+		}
+	}
+	return status, others
 }

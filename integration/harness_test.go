@@ -30,7 +30,8 @@ var (
 	env       map[string]string
 	ejDir     string
 	binary    string
-	passwords = map[string]string{"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw", "dave": "dave-pw"}
+	simBinary string
+	passwords = map[string]string{"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw", "dave": "dave-pw", "erin": "erin-pw"}
 )
 
 func TestMain(m *testing.M) {
@@ -55,6 +56,13 @@ func run(m *testing.M) int {
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "integration: building presenced:", err)
+		return 1
+	}
+	simBinary = filepath.Join(tmp, "presenced-sim")
+	build = exec.Command("go", "build", "-o", simBinary, "../cmd/presenced-sim")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: building presenced-sim:", err)
 		return 1
 	}
 
@@ -186,6 +194,7 @@ func startPresenced(t *testing.T, extra ...string) *daemon {
 		"PRESENCED_SERVER="+env["XMPP_COMPONENT_ADDR"],
 		"PRESENCED_HTTP="+addr,
 		"PRESENCED_PROBE_WAIT=2s",
+		"PRESENCED_KEEPALIVE=2s", // the keepalive must work through a real server
 		"PRESENCED_LOG_LEVEL=debug",
 	)
 	cmd.Env = append(cmd.Env, extra...)
@@ -219,6 +228,12 @@ func startPresenced(t *testing.T, extra ...string) *daemon {
 		}
 		if strings.Contains(d.logs.String(), "DATA RACE") || strings.Contains(d.logs.String(), "panic") {
 			t.Error("presenced reported a data race or a panic")
+		}
+		if len(d.logs.matches("keepalive ping unanswered")) > 0 {
+			t.Error("the keepalive failed on a healthy link")
+		}
+		if len(d.logs.matches("improper-addressing")) > 0 {
+			t.Error("the server ended the stream with improper-addressing: something went out without from or to")
 		}
 		if t.Failed() || os.Getenv("PRESENCED_KEEP_LOGS") != "" {
 			t.Logf("presenced logs:\n%s", d.logs)

@@ -1,10 +1,13 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os/exec"
 	"slices"
 	"sort"
+	"syscall"
 	"testing"
 	"time"
 
@@ -252,5 +255,77 @@ func TestWrongSecret(t *testing.T) {
 	})
 	if users := d.list(t); len(users) != 0 {
 		t.Fatalf("users without a link: %+v", users)
+	}
+}
+
+// TestFrozenClientTimesOut: a client process that stops dead without
+// closing its connection (SIGSTOP: what a crashed machine or a lost network
+// looks like to the server, which keeps the session) goes offline through
+// the ping timeout. A killed process would close its socket, and the server
+// would report unavailable at once; that path is in TestPresenceLifecycle.
+func TestFrozenClientTimesOut(t *testing.T) {
+	d := startPresenced(t, "PRESENCED_PING_INTERVAL=1s", "PRESENCED_PING_TIMEOUT=2s")
+	d.waitConnected(t, 1)
+	ws := d.stream(t)
+
+	sim := exec.Command(simBinary, "-c2s", env["XMPP_C2S_ADDR"], "-domain", env["XMPP_DOMAIN"],
+		"-users", "erin:"+passwords["erin"], "-hold")
+	var simLog bytes.Buffer
+	sim.Stderr = &simLog
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = sim.Process.Signal(syscall.SIGCONT)
+		_ = sim.Process.Kill()
+		_ = sim.Wait()
+		if t.Failed() {
+			t.Logf("presenced-sim logs:\n%s", simLog.String())
+		}
+	})
+	ws.expect(t, "erin online", func(f frame) bool { return f.JID == "erin@localhost" && f.Event == "online" })
+
+	// While erin is alive, pings are answered: she stays online across
+	// several ping intervals (the next pings are checked below by waiting).
+	if err := sim.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Now()
+	f := ws.expect(t, "erin offline", func(f frame) bool { return f.JID == "erin@localhost" && f.Event == "offline" })
+	if f.Reason != "timeout" || f.User.Online {
+		t.Fatalf("offline frame %+v, want reason timeout", f)
+	}
+	t.Logf("frozen client offline after %v (ping interval 1s, timeout 2s)", time.Since(frozen).Round(time.Millisecond))
+	wantREST(t, d, "erin@localhost", func(u restUser) error {
+		if u.Online {
+			return fmt.Errorf("%+v", u)
+		}
+		return nil
+	})
+}
+
+// TestLiveClientAnswersPings: a client that stays connected and answers
+// pings is never taken offline by the heartbeat.
+func TestLiveClientAnswersPings(t *testing.T) {
+	d := startPresenced(t, "PRESENCED_PING_INTERVAL=1s", "PRESENCED_PING_TIMEOUT=2s")
+	d.waitConnected(t, 1)
+	ws := d.stream(t)
+	login(t, "alice", xmppclient.Presence{Status: "here"})
+	ws.expect(t, "alice online", func(f frame) bool { return f.JID == "alice@localhost" && f.Event == "online" })
+	// Wait for at least three answered pings (debug log of the tracker is
+	// not needed: a failed ping would publish an offline event).
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case f := <-ws.frames:
+			if f.Event == "offline" {
+				t.Fatalf("a live client went offline: %+v", f)
+			}
+		case <-deadline:
+			if u, _ := d.user(t, "alice@localhost"); !u.Online {
+				t.Fatal("alice is offline")
+			}
+			return
+		}
 	}
 }

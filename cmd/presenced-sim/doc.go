@@ -5,6 +5,10 @@
 //
 //	presenced-sim -c2s 127.0.0.1:5222 -domain localhost -users alice:pw,bob:pw -interval 4s
 //
+// With -hold, each user logs in once and then stays silent: the
+// integration tests freeze such a process (SIGSTOP) to make a client that
+// vanishes without closing its connection.
+//
 // It trusts any server certificate (it is meant for the project's private
 // test servers on loopback).
 package main

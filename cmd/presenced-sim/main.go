@@ -24,6 +24,7 @@ func main() {
 	users := flag.String("users", "", "comma-separated user:password pairs")
 	interval := flag.Duration("interval", 4*time.Second, "mean time between two actions of one user")
 	duration := flag.Duration("duration", 0, "stop after this long; 0 runs until interrupted")
+	hold := flag.Bool("hold", false, "log each user in once, send one presence, then do nothing (tests freeze such a process)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if *c2s == "" || *users == "" || *interval <= 0 {
@@ -49,7 +50,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "presenced-sim: bad user %q: %v\n", name, err)
 			os.Exit(2)
 		}
-		p := &person{addr: *c2s, jid: j, pass: pass, interval: *interval, log: log.With("user", j.String())}
+		p := &person{addr: *c2s, jid: j, pass: pass, interval: *interval, hold: *hold, log: log.With("user", j.String())}
 		wg.Add(1)
 		go func() { defer wg.Done(); p.live(ctx) }()
 	}
@@ -74,6 +75,7 @@ type person struct {
 	jid      jid.JID
 	pass     string
 	interval time.Duration
+	hold     bool
 	log      *slog.Logger
 
 	desktop, phone *xmppclient.Client
@@ -82,6 +84,11 @@ type person struct {
 func (p *person) live(ctx context.Context) {
 	defer p.logout("desktop", &p.desktop)
 	defer p.logout("phone", &p.phone)
+	if p.hold {
+		p.login(ctx, "desktop", &p.desktop, xmppclient.Presence{Status: "holding"})
+		<-ctx.Done()
+		return
+	}
 	for {
 		p.act(ctx)
 		wait := p.interval/2 + rand.N(p.interval)

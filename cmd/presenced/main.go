@@ -35,20 +35,30 @@ func main() {
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (Options, error) {
 	fs := flag.NewFlagSet("presenced", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	env := func(name, def string) string {
-		if v := getenv("PRESENCED_" + name); v != "" {
-			return v
-		}
-		return def
-	}
+	env := func(name, def string) string { return envOr(getenv, "PRESENCED_"+name, def) }
 	var o Options
 	fs.StringVar(&o.JID, "jid", env("JID", ""), "component JID, e.g. presence.example.org (PRESENCED_JID)")
 	fs.StringVar(&o.Secret, "secret", env("SECRET", ""), "component shared secret (PRESENCED_SECRET)")
 	fs.StringVar(&o.Server, "server", env("SERVER", "127.0.0.1:8888"), "XMPP server's component listener, host:port (PRESENCED_SERVER)")
 	fs.StringVar(&o.HTTP, "http", env("HTTP", "127.0.0.1:8080"), "HTTP listen address of the REST and WebSocket API (PRESENCED_HTTP)")
 	fs.StringVar(&o.Store, "store", env("STORE", "memory"), "where presence is mirrored: memory (PRESENCED_STORE)")
-	probeWait := fs.String("probe-wait", env("PROBE_WAIT", "5s"), "after a (re)connect, how long to wait for probe answers before users who did not answer go offline (PRESENCED_PROBE_WAIT)")
-	linkGrace := fs.String("link-grace", env("LINK_GRACE", "30s"), "how long the server link may stay down before everyone it reported goes offline (PRESENCED_LINK_GRACE)")
+	durations := []struct {
+		dst        *time.Duration
+		flag, help string
+		def        string
+	}{
+		{&o.ProbeWait, "probe-wait", "after probes (on a reconnect, in the sweep), how long to wait for answers", "5s"},
+		{&o.LinkGrace, "link-grace", "how long the server link may stay down before everyone it reported goes offline", "30s"},
+		{&o.PingInterval, "ping-interval", "how long a resource may stay silent before it is pinged", "5m"},
+		{&o.PingTimeout, "ping-timeout", "how long a ping may go unanswered before the resource goes offline", "30s"},
+		{&o.SweepInterval, "sweep-interval", "how often every online user is probed", "15m"},
+		{&o.KeepAlive, "keepalive", "how often the component pings itself through the server to check the link", "60s"},
+	}
+	raw := make([]*string, len(durations))
+	for i, d := range durations {
+		env := "PRESENCED_" + strings.ToUpper(strings.ReplaceAll(d.flag, "-", "_"))
+		raw[i] = fs.String(d.flag, envOr(getenv, env, d.def), d.help+" ("+env+")")
+	}
 	level := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (PRESENCED_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -56,12 +66,13 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	var err error
-	if o.ProbeWait, err = time.ParseDuration(*probeWait); err != nil || o.ProbeWait <= 0 {
-		return o, fmt.Errorf("-probe-wait (PRESENCED_PROBE_WAIT): not a positive duration: %q", *probeWait)
-	}
-	if o.LinkGrace, err = time.ParseDuration(*linkGrace); err != nil || o.LinkGrace <= 0 {
-		return o, fmt.Errorf("-link-grace (PRESENCED_LINK_GRACE): not a positive duration: %q", *linkGrace)
+	for i, d := range durations {
+		v, err := time.ParseDuration(*raw[i])
+		if err != nil || v <= 0 {
+			return o, fmt.Errorf("-%s (PRESENCED_%s): not a positive duration: %q",
+				d.flag, strings.ToUpper(strings.ReplaceAll(d.flag, "-", "_")), *raw[i])
+		}
+		*d.dst = v
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
@@ -69,4 +80,11 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 	return o, o.check()
+}
+
+func envOr(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
 }

@@ -33,8 +33,9 @@ type Options struct {
 	Store string
 	// ProbeWait: see component.Config.ProbeWait; zero means 5s.
 	ProbeWait time.Duration
-	// LinkGrace: see component.Config.LinkGrace; zero means 30s.
-	LinkGrace time.Duration
+	// LinkGrace, PingInterval, PingTimeout, SweepInterval, KeepAlive: see
+	// component.Config; zero means its default.
+	LinkGrace, PingInterval, PingTimeout, SweepInterval, KeepAlive time.Duration
 	// Logger receives all logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Ready, if set, is called with the bridge's address once it listens.
@@ -86,6 +87,7 @@ func Run(ctx context.Context, opts Options) error {
 	comp, err := component.New(component.Config{
 		JID: jid.MustParse(opts.JID), Secret: opts.Secret, Addr: opts.Server,
 		Tracker: tracker, Logger: log, ProbeWait: opts.ProbeWait, LinkGrace: opts.LinkGrace,
+		PingInterval: opts.PingInterval, PingTimeout: opts.PingTimeout, SweepInterval: opts.SweepInterval, KeepAlive: opts.KeepAlive,
 	})
 	if err != nil {
 		return err
@@ -102,7 +104,7 @@ func Run(ctx context.Context, opts Options) error {
 		opts.Ready(ln.Addr())
 	}
 	// Stopped in this order on shutdown: input first, the mirror last.
-	supervise(ctx, log, comp, web, writer)
+	supervise(ctx, log, comp, web, timers{tracker}, writer)
 	log.Info("presenced: stopped")
 	return nil
 }
@@ -160,3 +162,10 @@ func (s *httpService) Serve(ctx context.Context) error {
 }
 
 func (s *httpService) String() string { return "http bridge" }
+
+// timers runs the tracker's TTL expiry as a supervised service.
+type timers struct{ t *presence.Tracker }
+
+func (s timers) Serve(ctx context.Context) error { return s.t.RunTimers(ctx, time.Second) }
+
+func (timers) String() string { return "timers" }

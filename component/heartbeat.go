@@ -1,0 +1,177 @@
+package component
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/ping"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// maxPendingPings bounds the pings waiting for an answer at once; the
+// tracker hands the others out again at the next interval.
+const maxPendingPings = 256
+
+// heartbeat runs the link's periodic work until ctx ends: pings to silent
+// resources, the slow probe sweep of online users, and the keepalive ping
+// that proves the link itself still carries stanzas (a link that stalls
+// without closing is otherwise only noticed when TCP gives up). It closes
+// the link, through drop, when the keepalive goes unanswered.
+func (c *Component) heartbeat(ctx context.Context, s *xmpp.Session, drop func()) {
+	tick := time.NewTicker(c.cfg.Tick)
+	defer tick.Stop()
+	pending := make(chan struct{}, maxPendingPings)
+	var sweep sweeper
+	nextSweep := time.Now().Add(c.cfg.SweepInterval)
+	nextKeepalive := time.Now().Add(c.cfg.KeepAlive)
+	keepalive := make(chan error, 1)
+	awaiting := false
+	pingBudget := max(1, int(float64(c.cfg.PingRate)*c.cfg.Tick.Seconds()))
+	probeBudget := max(1, int(float64(c.cfg.SweepRate)*c.cfg.Tick.Seconds()))
+
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case err := <-keepalive:
+			awaiting = false
+			if err != nil {
+				c.log.Warn("component: keepalive ping unanswered: dropping the link", "err", err)
+				drop()
+				return
+			}
+		case now := <-tick.C:
+			// Pings to resources silent for PingInterval.
+			for _, ref := range c.cfg.Tracker.Silent(c.cfg.Tracker.Now().Add(-c.cfg.PingInterval), min(pingBudget, cap(pending)-len(pending))) {
+				pending <- struct{}{}
+				go func() {
+					defer func() { <-pending }()
+					defer c.recoverPanic("ping")
+					c.pingResource(ctx, s, ref)
+				}()
+			}
+			// The probe sweep: every SweepInterval, each online user once.
+			if !now.Before(nextSweep) && sweep.idle() {
+				sweep.start(c.cfg.Tracker.Online())
+				nextSweep = now.Add(c.cfg.SweepInterval)
+			}
+			if err := sweep.step(ctx, c, s, probeBudget); err != nil {
+				return
+			}
+			// Keepalive: the component pings itself through the server.
+			if !awaiting && !now.Before(nextKeepalive) {
+				awaiting = true
+				nextKeepalive = now.Add(c.cfg.KeepAlive)
+				go func() {
+					defer c.recoverPanic("keepalive")
+					kctx, cancel := context.WithTimeout(ctx, c.cfg.PingTimeout)
+					defer cancel()
+					err := c.sendPing(kctx, s, c.cfg.JID)
+					if ctx.Err() != nil {
+						return
+					}
+					var se stanza.Error
+					if errors.As(err, &se) {
+						err = nil // an error reply crossed the server: the link works
+					}
+					keepalive <- err
+				}()
+			}
+		}
+	}
+}
+
+// sendPing sends an XEP-0199 ping from the component and waits for the
+// answer; an error reply comes back as a stanza.Error.
+func (c *Component) sendPing(ctx context.Context, s *xmpp.Session, to jid.JID) error {
+	iq := ping.IQ{IQ: stanza.IQ{Type: stanza.GetIQ, To: to, From: c.cfg.JID}}
+	return s.UnmarshalIQ(ctx, iq.TokenReader(), nil)
+}
+
+// pingResource pings one silent resource and reports the outcome to the
+// tracker. A result confirms it. No answer within PingTimeout takes it
+// offline (reason timeout). An error reply is ambiguous (the server answers
+// service-unavailable for a session that is gone, and so does a live client
+// without XEP-0199), so it is settled by a probe of the user: the server
+// answers for each live resource, and the resource goes offline only if its
+// answer does not come within ProbeWait.
+func (c *Component) pingResource(ctx context.Context, s *xmpp.Session, ref presence.Ref) {
+	to, err := jid.Parse(ref.User + "/" + ref.Resource)
+	if err != nil {
+		return
+	}
+	sent := c.cfg.Tracker.Now()
+	pctx, cancel := context.WithTimeout(ctx, c.cfg.PingTimeout)
+	err = c.sendPing(pctx, s, to)
+	cancel()
+	var se stanza.Error
+	switch {
+	case err == nil:
+		c.cfg.Tracker.Confirm(ref.User, ref.Resource)
+	case errors.As(err, &se):
+		if s.Encode(ctx, outPresence{From: c.addr, To: ref.User, Type: "probe"}) != nil {
+			return
+		}
+		select {
+		case <-time.After(c.cfg.ProbeWait):
+		case <-ctx.Done():
+			return
+		}
+		if c.cfg.Tracker.ExpireResource(ref.User, ref.Resource, sent, presence.ReasonTimeout) {
+			c.log.Info("component: resource gone", "jid", to.String(), "ping_error", se.Condition)
+		}
+	case ctx.Err() != nil:
+		// The link dropped: no verdict.
+	case errors.Is(err, context.DeadlineExceeded):
+		if c.cfg.Tracker.ExpireResource(ref.User, ref.Resource, sent, presence.ReasonTimeout) {
+			c.log.Info("component: resource did not answer a ping", "jid", to.String(), "timeout", c.cfg.PingTimeout)
+		}
+	default:
+		c.log.Debug("component: ping failed", "jid", to.String(), "err", err)
+	}
+}
+
+// sweeper walks the online users at a bounded rate, probing each and
+// expiring, ProbeWait later, what the answers did not confirm.
+type sweeper struct {
+	todo []string
+	sent []probed // in send order, so in expiry order
+}
+
+type probed struct {
+	user string
+	at   time.Time // tracker time the probe was sent
+	due  time.Time // wall time its answer is due
+}
+
+func (w *sweeper) idle() bool { return len(w.todo) == 0 && len(w.sent) == 0 }
+
+func (w *sweeper) start(users []string) { w.todo = users }
+
+// step sends up to budget probes and expires the users whose answer is
+// overdue. It returns an error only when the link failed.
+func (w *sweeper) step(ctx context.Context, c *Component, s *xmpp.Session, budget int) error {
+	for i := 0; i < budget && len(w.todo) > 0; i++ {
+		u := w.todo[0]
+		w.todo = w.todo[1:]
+		at := c.cfg.Tracker.Now()
+		if err := s.Encode(ctx, outPresence{From: c.addr, To: u, Type: "probe"}); err != nil {
+			return err
+		}
+		w.sent = append(w.sent, probed{user: u, at: at, due: time.Now().Add(c.cfg.ProbeWait)})
+	}
+	now := time.Now()
+	for len(w.sent) > 0 && !now.Before(w.sent[0].due) {
+		p := w.sent[0]
+		w.sent = w.sent[1:]
+		if n := c.cfg.Tracker.ExpireUser(p.user, p.at, presence.ReasonReconcile); n > 0 {
+			c.log.Info("component: probe sweep: resources gone", "user", p.user, "offline", n)
+		}
+	}
+	return nil
+}

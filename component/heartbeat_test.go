@@ -1,0 +1,167 @@
+package component
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// fast returns a Config whose heartbeat runs in milliseconds; the test
+// enables what it exercises by shortening it further.
+func fast() Config {
+	return Config{
+		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+		ProbeWait: 100 * time.Millisecond, Tick: 5 * time.Millisecond,
+		PingInterval: time.Hour, PingTimeout: 150 * time.Millisecond,
+		SweepInterval: time.Hour, KeepAlive: time.Hour,
+	}
+}
+
+// expect reads stanzas until one contains every part, and returns it.
+func (c *fakeConn) expect(t *testing.T, parts ...string) string {
+	t.Helper()
+	for {
+		got := c.read(t)
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(got, p)
+		}
+		if ok {
+			return got
+		}
+	}
+}
+
+var idRE = regexp.MustCompile(`id='([^']*)'`)
+
+func idOf(t *testing.T, stanza string) string {
+	t.Helper()
+	m := idRE.FindStringSubmatch(stanza)
+	if m == nil {
+		t.Fatalf("no id in %s", stanza)
+	}
+	return m[1]
+}
+
+func nextEvent(t *testing.T, sub *presence.Subscription) presence.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	buf := make([]presence.Event, 1)
+	if _, err := sub.Read(ctx, buf); err != nil {
+		t.Fatalf("no event: %v", err)
+	}
+	return buf[0]
+}
+
+func online(t *testing.T, srv *fakeServer, tr *presence.Tracker) *fakeConn {
+	t.Helper()
+	conn := srv.next(t)
+	io.WriteString(conn, `<presence from='alice@localhost/pc'/>`)
+	waitFor(t, "alice online", func() bool { u, _ := tr.Get("alice@localhost"); return u.Online })
+	return conn
+}
+
+func TestPingTimeout(t *testing.T) {
+	cfg := fast()
+	cfg.PingInterval = 50 * time.Millisecond
+	srv := newFakeServer(t, "secret", false)
+	tr, _ := startComponent(t, srv, cfg)
+	conn := online(t, srv, tr)
+	_, _, sub := tr.Subscribe(presence.Filter{}, 0)
+	got := conn.expect(t, "<iq", "urn:xmpp:ping")
+	for _, want := range []string{"from='presence.localhost'", "to='alice@localhost/pc'", "type='get'"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("ping %s lacks %s", got, want)
+		}
+	}
+	// No answer: offline with reason timeout.
+	if ev := nextEvent(t, sub); ev.Kind != presence.EventOffline || ev.Reason != presence.ReasonTimeout {
+		t.Fatalf("after an unanswered ping: %+v", ev)
+	}
+}
+
+func TestPingAnswered(t *testing.T) {
+	cfg := fast()
+	cfg.PingInterval = 50 * time.Millisecond
+	srv := newFakeServer(t, "secret", false)
+	tr, _ := startComponent(t, srv, cfg)
+	conn := online(t, srv, tr)
+	for range 3 { // answered pings come back every interval, the user stays
+		id := idOf(t, conn.expect(t, "urn:xmpp:ping", "to='alice@localhost/pc'"))
+		fmt.Fprintf(conn, `<iq type='result' id='%s' from='alice@localhost/pc' to='presence.localhost'/>`, id)
+	}
+	if u, _ := tr.Get("alice@localhost"); !u.Online {
+		t.Fatal("alice answered every ping but went offline")
+	}
+}
+
+func TestPingErrorSettledByProbe(t *testing.T) {
+	for _, answerProbe := range []bool{true, false} {
+		t.Run(fmt.Sprintf("probe answered %v", answerProbe), func(t *testing.T) {
+			cfg := fast()
+			cfg.PingInterval = 50 * time.Millisecond
+			srv := newFakeServer(t, "secret", false)
+			tr, _ := startComponent(t, srv, cfg)
+			conn := online(t, srv, tr)
+			_, _, sub := tr.Subscribe(presence.Filter{}, 0)
+			id := idOf(t, conn.expect(t, "urn:xmpp:ping"))
+			// A client without XEP-0199, or a session that is gone: the same error.
+			fmt.Fprintf(conn, `<iq type='error' id='%s' from='alice@localhost/pc' to='presence.localhost'>`+
+				`<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`, id)
+			conn.expect(t, "type='probe'", "to='alice@localhost'")
+			if !answerProbe {
+				if ev := nextEvent(t, sub); ev.Kind != presence.EventOffline || ev.Reason != presence.ReasonTimeout {
+					t.Fatalf("unanswered probe after a ping error: %+v", ev)
+				}
+				return
+			}
+			io.WriteString(conn, `<presence from='alice@localhost/pc'/>`)
+			// The next ping proves the resource survived the probe window.
+			id = idOf(t, conn.expect(t, "urn:xmpp:ping"))
+			if u, _ := tr.Get("alice@localhost"); !u.Online {
+				t.Fatal("alice answered the probe but went offline")
+			}
+			fmt.Fprintf(conn, `<iq type='result' id='%s' from='alice@localhost/pc' to='presence.localhost'/>`, id)
+		})
+	}
+}
+
+func TestProbeSweep(t *testing.T) {
+	cfg := fast()
+	cfg.SweepInterval = 50 * time.Millisecond
+	srv := newFakeServer(t, "secret", false)
+	tr, _ := startComponent(t, srv, cfg)
+	conn := online(t, srv, tr)
+	_, _, sub := tr.Subscribe(presence.Filter{}, 0)
+	conn.expect(t, "type='probe'", "to='alice@localhost'")
+	if ev := nextEvent(t, sub); ev.Kind != presence.EventOffline || ev.Reason != presence.ReasonReconcile {
+		t.Fatalf("after an unanswered sweep probe: %+v", ev)
+	}
+}
+
+func TestKeepalive(t *testing.T) {
+	cfg := fast()
+	cfg.KeepAlive = 20 * time.Millisecond
+	srv := newFakeServer(t, "secret", false)
+	_, c := startComponent(t, srv, cfg)
+	conn := srv.next(t)
+	// Answered: the link stays.
+	for range 2 {
+		id := idOf(t, conn.expect(t, "urn:xmpp:ping", "to='presence.localhost'"))
+		fmt.Fprintf(conn, `<iq type='result' id='%s' from='presence.localhost' to='presence.localhost'/>`, id)
+	}
+	if c.Connects() != 1 {
+		t.Fatalf("Connects = %d with answered keepalives", c.Connects())
+	}
+	// Unanswered: the link is dropped and comes back.
+	conn.expect(t, "urn:xmpp:ping", "to='presence.localhost'")
+	srv.next(t)
+	waitFor(t, "the second handshake", func() bool { return c.Connects() == 2 })
+}
