@@ -5,8 +5,10 @@ go 1.26
 require (
 	github.com/gorilla/websocket v1.5.3
 	github.com/thejerf/suture/v4 v4.0.6
+	mellium.im/sasl v0.3.2
 	mellium.im/xmlstream v0.15.4
 	mellium.im/xmpp v0.22.0
+	pgregory.net/rapid v1.3.0
 )
 
 require (
@@ -17,5 +19,4 @@ require (
 	golang.org/x/text v0.18.0 // indirect
 	golang.org/x/tools v0.25.0 // indirect
 	mellium.im/reader v0.1.0 // indirect
-	mellium.im/sasl v0.3.2 // indirect
 )

@@ -86,6 +86,7 @@ type Component struct {
 	addr      string // cfg.JID's domain, as sent in from attributes
 	mux       *mux.ServeMux
 	subs      *subscriptions
+	jids      jidCache // the handler's only: see jidCache
 	connected atomic.Bool
 	connects  atomic.Int64
 }

@@ -47,15 +47,13 @@ func (c *Component) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement
 }
 
 func (c *Component) handlePresence(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-	var p presenceStanza
-	// The decoder must see the start element, or it refuses the end element.
-	d := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), t))
-	if err := d.Decode(&p); err != nil {
+	p, err := readPresence(start, t)
+	if err != nil {
 		c.log.Warn("component: dropped undecodable presence", "err", err)
 		return nil
 	}
-	from, err := jid.Parse(p.From)
-	if err != nil || p.From == "" {
+	from, ok := c.jids.parse(p.From)
+	if !ok {
 		c.log.Warn("component: dropped presence without a valid from", "from", p.From, "type", p.Type)
 		return nil
 	}
@@ -63,7 +61,7 @@ func (c *Component) handlePresence(t xmlstream.TokenReadEncoder, start *xml.Star
 		c.log.Debug("component: ignored presence from a server entity", "from", p.From, "type", p.Type)
 		return nil
 	}
-	user := from.Bare().String()
+	user := from.bare
 	tr := c.cfg.Tracker
 	switch p.Type {
 	case "", "unavailable":
@@ -71,7 +69,7 @@ func (c *Component) handlePresence(t xmlstream.TokenReadEncoder, start *xml.Star
 			tr.Drop(user, presence.ReasonClient)
 			return nil
 		}
-		u, notes := p.update(from)
+		u, notes := p.update(user, from.Resourcepart())
 		if len(notes) > 0 {
 			c.log.Debug("component: presence corrected", "from", p.From, "notes", notes)
 		}

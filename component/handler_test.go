@@ -231,3 +231,13 @@ func TestDiscoAndPing(t *testing.T) {
 		t.Errorf("ping reply %s", got)
 	}
 }
+
+func TestReadPresenceSkipsUnknownChildren(t *testing.T) {
+	c, tr := newTestComponent(t)
+	feed(t, c, `<presence`+ns+` from='a@localhost/r'><x xmlns='urn:example'><show>dnd</show><status>inner</status></x>`+
+		`<show>away</show><status>outer</status><c xmlns='http://jabber.org/protocol/caps' node='n' ver='v' hash='sha-1'/></presence>`)
+	u, _ := tr.Get("a@localhost")
+	if u.Show != presence.ShowAway || u.Status != "outer" {
+		t.Fatalf("got show %q status %q: children of unknown elements must be skipped", u.Show, u.Status)
+	}
+}

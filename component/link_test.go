@@ -415,3 +415,5 @@ func TestBadIQKeepsTheStream(t *testing.T) {
 		t.Fatalf("Connects = %d: the bad IQ ended the stream", c.Connects())
 	}
 }
+
+func dialRaw(addr string) (net.Conn, error) { return net.Dial("tcp", addr) }

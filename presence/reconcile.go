@@ -23,7 +23,8 @@ type Session struct {
 // while the snapshot was taken). A session unknown here comes online with
 // the snapshot's show, status and priority. A session known on both sides
 // counts as confirmed and keeps its own show and status (the snapshot may
-// carry less than the resource's presence did). It returns how many resources came online and went
+// carry less than the resource's presence did). A session listed twice
+// counts once, as first listed. It returns how many resources came online and went
 // offline. O(users of the domains + sessions).
 func (t *Tracker) Reconcile(at time.Time, domains []string, sessions []Session) (online, offline int) {
 	inScope := func(jid string) bool {
@@ -64,9 +65,11 @@ func (t *Tracker) Reconcile(at time.Time, domains []string, sessions []Session) 
 	}
 	t.mu.Unlock()
 	for _, s := range sessions {
-		if !live[Ref{s.User, s.Resource}] {
-			continue // out of scope, or known here already
+		ref := Ref{s.User, s.Resource}
+		if !live[ref] {
+			continue // out of scope, known here already, or listed twice
 		}
+		live[ref] = false
 		if _, changed := t.Apply(Update{User: s.User, Resource: s.Resource, Available: true,
 			Show: s.Show, Status: s.Status, Priority: s.Priority, Time: at}); changed {
 			online++
