@@ -33,7 +33,8 @@ func fixture() (*presence.Tracker, *fixedClock) {
 	tr := presence.New(presence.Options{Clock: clk})
 	tr.Apply(presence.Update{User: "alice@example.org", Resource: "pc", Available: true, Priority: 5, Status: "at my desk"})
 	clk.t = clk.t.Add(time.Minute)
-	tr.Apply(presence.Update{User: "alice@example.org", Resource: "phone", Available: true, Show: presence.ShowAway, Priority: 1})
+	tr.Apply(presence.Update{User: "alice@example.org", Resource: "phone", Available: true, Show: presence.ShowAway, Priority: 1,
+		Status: "out", Statuses: []presence.LangStatus{{Lang: "de", Text: "unterwegs"}}, Idle: clk.t.Add(-time.Hour)})
 	tr.Apply(presence.Update{User: "bob@example.org", Resource: "laptop", Available: true, Show: presence.ShowDND, Status: "focus"})
 	clk.t = clk.t.Add(time.Minute)
 	tr.Apply(presence.Update{User: "bob@example.org", Resource: "laptop"})

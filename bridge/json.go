@@ -36,11 +36,14 @@ type userJSON struct {
 }
 
 type resourceJSON struct {
-	Resource string    `json:"resource"`
-	Show     string    `json:"show"`
-	Status   string    `json:"status"`
-	Priority int       `json:"priority"`
-	Since    time.Time `json:"since"`
+	Resource string            `json:"resource"`
+	Show     string            `json:"show"`
+	Status   string            `json:"status"`
+	Statuses map[string]string `json:"statuses,omitempty"` // by xml:lang
+	Priority int               `json:"priority"`
+	Since    time.Time         `json:"since"`
+	Idle     *time.Time        `json:"idle_since,omitempty"`
+	Expires  *time.Time        `json:"expires,omitempty"`
 }
 
 // aggregateJSON is a user's overall presence after an event.
@@ -112,7 +115,20 @@ func toUsers(us []presence.User) []userJSON {
 }
 
 func toResource(r *presence.Resource, online bool) resourceJSON {
-	return resourceJSON{Resource: r.Name, Show: wireShow(online, r.Show), Status: r.Status, Priority: r.Priority, Since: r.Since}
+	out := resourceJSON{Resource: r.Name, Show: wireShow(online, r.Show), Status: r.Status, Priority: r.Priority, Since: r.Since}
+	if len(r.Statuses) > 0 {
+		out.Statuses = make(map[string]string, len(r.Statuses))
+		for _, s := range r.Statuses {
+			out.Statuses[s.Lang] = s.Text
+		}
+	}
+	if !r.Idle.IsZero() {
+		out.Idle = &r.Idle
+	}
+	if !r.Expires.IsZero() {
+		out.Expires = &r.Expires
+	}
+	return out
 }
 
 func toChange(ev *presence.Event) changeFrame {
