@@ -13,6 +13,15 @@
 // marked offline (reason reconcile), so a server restart or a lost link
 // leaves no ghosts.
 //
+// While the link is up, a heartbeat loop (heartbeat.go) pings every
+// resource that stayed silent for Config.PingInterval (XEP-0199, to the full
+// JID) and takes it offline when no answer comes within Config.PingTimeout;
+// probes every online user once per Config.SweepInterval at a bounded rate;
+// and pings the component itself through the server every Config.KeepAlive,
+// dropping a link that no longer carries stanzas. The decisions (who is
+// silent, what a missing answer means) are the tracker's; the component only
+// sends and reports.
+//
 // The component learns presence as a contact on the users' rosters (the only
 // way on MongooseIM): it answers subscribe with subscribed and asks back once
 // for a subscription to the user's presence, keeping that state per user so
@@ -24,7 +33,9 @@
 // Presence is handled before the mux, not through it: mellium's mux calls a
 // presence handler once per child element, so a stanza with show and status
 // would be applied twice, and its IQ router turns some malformed IQs into
-// stream errors. The handler therefore decodes presence itself and checks
+// stream errors. Presence is decoded by walking the tokens by hand rather
+// than with encoding/xml's reflection, and parsed from addresses are
+// cached: together that halves the cost per stanza (docs/benchmarks.md). The handler therefore decodes presence itself and checks
 // IQs before the mux sees them: bad input is answered with a stanza error or
 // logged and dropped, and never ends the stream.
 //
