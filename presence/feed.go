@@ -15,6 +15,9 @@ const (
 	EventOnline  EventKind = "online"
 	EventOffline EventKind = "offline"
 	EventChanged EventKind = "changed"
+	// EventRefreshed: a resource with a TTL was refreshed; only its Expires
+	// moved. Stores need it; displays may ignore it.
+	EventRefreshed EventKind = "refreshed"
 )
 
 // Event is one change of one resource, as published on the change feed.
@@ -88,6 +91,7 @@ func (m *matcher) match(jid string) bool {
 type Subscription struct {
 	t     *Tracker
 	match *matcher
+	limit int // most events buffered; the ring grows up to it
 	// Guarded by t.mu:
 	ring       []Event
 	head, size int // oldest buffered event, count
@@ -105,7 +109,9 @@ func (t *Tracker) Subscribe(f Filter, buffer int) ([]User, uint64, *Subscription
 	if buffer <= 0 {
 		buffer = t.feedSize
 	}
-	s := &Subscription{t: t, match: f.compile(), ring: make([]Event, buffer)}
+	// The ring starts small and doubles up to buffer: an idle subscriber
+	// costs little, a busy one pays a few copies once.
+	s := &Subscription{t: t, match: f.compile(), limit: buffer, ring: make([]Event, min(buffer, 16))}
 	t.mu.Lock()
 	users, seq := t.snapshotLocked(s.match)
 	t.subs = append(t.subs, s)
@@ -125,9 +131,12 @@ func (t *Tracker) publishLocked(ev *Event) {
 			continue
 		}
 		if s.size == len(s.ring) {
-			s.endLocked(ErrLagged)
-			i-- // endLocked removed s from t.subs
-			continue
+			if len(s.ring) == s.limit {
+				s.endLocked(ErrLagged)
+				i-- // endLocked removed s from t.subs
+				continue
+			}
+			s.grow()
 		}
 		s.ring[(s.head+s.size)%len(s.ring)] = *ev
 		s.size++
@@ -136,6 +145,16 @@ func (t *Tracker) publishLocked(ev *Event) {
 			s.wake = nil
 		}
 	}
+}
+
+// grow doubles the ring, up to the limit, keeping the buffered events in
+// order.
+func (s *Subscription) grow() {
+	ring := make([]Event, min(2*len(s.ring), s.limit))
+	for i := range s.size {
+		ring[i] = s.ring[(s.head+i)%len(s.ring)]
+	}
+	s.ring, s.head = ring, 0
 }
 
 // endLocked ends s with err, drops its buffer and unregisters it.

@@ -40,8 +40,9 @@ type mres struct {
 }
 
 type model struct {
-	clk   *clock
-	users map[string]map[string]*mres
+	clk     *clock
+	users   map[string]map[string]*mres
+	lastOff map[string]time.Time // when a resource of the user last left
 }
 
 var (
@@ -59,7 +60,10 @@ func (m *model) online(u, r string) *mres {
 }
 
 func (m *model) remove(u, r string) {
-	delete(m.users[u], r)
+	if _, ok := m.users[u][r]; ok {
+		delete(m.users[u], r)
+		m.lastOff[u] = m.clk.now
+	}
 }
 
 func (m *model) apply(up presence.Update) {
@@ -102,6 +106,12 @@ func (m *model) winner(u string) (string, *mres) {
 }
 
 func (m *model) check(t *rapid.T, tr *presence.Tracker) {
+	all, _ := tr.Snapshot()
+	for _, u := range all {
+		if u.Online && len(m.users[u.JID]) == 0 {
+			t.Fatalf("%s is online in the tracker, offline in the model", u.JID)
+		}
+	}
 	for u := range m.users {
 		got, _ := tr.Get(u)
 		wn, w := m.winner(u)
@@ -159,13 +169,21 @@ func (r *replica) check(t *rapid.T, tr *presence.Tracker) {
 }
 
 func diffUsers(got, want []presence.User) string {
+	ts := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.UTC().Format("15:04:05.000")
+	}
 	key := func(u presence.User) string {
 		names := make([]string, 0, len(u.Resources))
 		for _, r := range u.Resources {
-			names = append(names, fmt.Sprintf("%s:%s:%s:%d", r.Name, r.Show, r.Status, r.Priority))
+			names = append(names, fmt.Sprintf("%s:%s:%s:%d:since=%s:exp=%s:idle=%s:%v", r.Name, r.Show, r.Status, r.Priority,
+				ts(r.Since), ts(r.Expires), ts(r.Idle), r.Statuses))
 		}
 		slices.Sort(names)
-		return fmt.Sprintf("%s online=%v show=%q status=%q prio=%d res=%s", u.JID, u.Online, u.Show, u.Status, u.Priority, strings.Join(names, ","))
+		return fmt.Sprintf("%s online=%v show=%q status=%q prio=%d since=%s seen=%s res=%s", u.JID, u.Online, u.Show, u.Status,
+			u.Priority, ts(u.Since), ts(u.LastSeen), strings.Join(names, ","))
 	}
 	var g, w []string
 	for _, u := range got {
@@ -184,7 +202,7 @@ func TestModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		tr := presence.New(presence.Options{Clock: clk})
-		m := &model{clk: clk, users: map[string]map[string]*mres{}}
+		m := &model{clk: clk, users: map[string]map[string]*mres{}, lastOff: map[string]time.Time{}}
 		rep := &replica{st: memstore.New()}
 		rep.follow(t, tr)
 		const interval = 5 * time.Second
@@ -248,7 +266,7 @@ func TestModel(t *testing.T) {
 				tr.Expire(before, presence.ReasonReconcile)
 				for u, rs := range m.users {
 					for name, r := range rs {
-						if r.confirmed < before.UnixNano() {
+						if r.confirmed < before.UnixNano() && r.expires.IsZero() {
 							m.remove(u, name)
 						}
 					}
@@ -273,6 +291,9 @@ func TestModel(t *testing.T) {
 					}
 					for name, r := range rs {
 						ref := presence.Ref{User: u, Resource: name}
+						if !r.expires.IsZero() {
+							continue // TTL resources are not the server's
+						}
 						if _, ok := live[ref]; ok {
 							r.confirmed = clk.now.UnixNano()
 							delete(live, ref)
@@ -284,14 +305,23 @@ func TestModel(t *testing.T) {
 				for _, s := range sessions {
 					if _, ok := live[presence.Ref{User: s.User, Resource: s.Resource}]; ok {
 						delete(live, presence.Ref{User: s.User, Resource: s.Resource})
+						if m.lastOff[s.User].After(at) {
+							continue // left after the snapshot: not brought back
+						}
+						if r := m.online(s.User, s.Resource); r != nil && !r.expires.IsZero() {
+							continue // a TTL resource of that name: known, left alone
+						}
 						m.apply(presence.Update{User: s.User, Resource: s.Resource, Available: true, Show: s.Show, Status: s.Status, Priority: s.Priority, Time: at})
 					}
 				}
-			case 8: // the server reports an error for a user
+			case 8: // the server reports an error for a user, or an admin removes it
 				u := userGen.Draw(t, "user")
-				tr.Drop(u, presence.ReasonServer)
-				for name := range m.users[u] {
-					m.remove(u, name)
+				reason := rapid.SampledFrom([]presence.Reason{presence.ReasonServer, presence.ReasonAdmin}).Draw(t, "reason")
+				tr.Drop(u, reason)
+				for name, r := range m.users[u] {
+					if r.expires.IsZero() || reason == presence.ReasonAdmin {
+						m.remove(u, name)
+					}
 				}
 			case 9: // presenced restarts from its store: restored, unconfirmed
 				users, _ := tr.Snapshot()
@@ -299,9 +329,12 @@ func TestModel(t *testing.T) {
 				tr = presence.New(presence.Options{Clock: clk})
 				tr.Restore(users)
 				rep.follow(t, tr)
-				for _, rs := range m.users {
+				for u, rs := range m.users {
 					for _, r := range rs {
 						r.confirmed = 0
+					}
+					if len(rs) > 0 {
+						delete(m.lastOff, u) // a store keeps LastSeen only for offline users
 					}
 				}
 			}

@@ -19,12 +19,16 @@ type Session struct {
 // the server saw them at the instant at.
 //
 // A resource online here but absent there goes offline with
-// ReasonReconcile, unless a report confirmed it after at (it came online
-// while the snapshot was taken). A session unknown here comes online with
-// the snapshot's show, status and priority. A session known on both sides
+// ReasonReconcile (ReasonRestart if it was restored and never confirmed),
+// unless a report confirmed it after at (it came online while the snapshot
+// was taken). A session unknown here comes online with the snapshot's show,
+// status and priority, unless a resource of that user went offline after
+// at (the snapshot may be older than that goodbye). Resources with a TTL
+// are left to their TTL. A session known on both sides
 // counts as confirmed and keeps its own show and status (the snapshot may
 // carry less than the resource's presence did). A session listed twice
-// counts once, as first listed. It returns how many resources came online and went
+// counts once, as first listed. The whole correction happens under the
+// tracker's lock: no report can slip in between. It returns how many resources came online and went
 // offline. O(users of the domains + sessions).
 func (t *Tracker) Reconcile(at time.Time, domains []string, sessions []Session) (online, offline int) {
 	inScope := func(jid string) bool {
@@ -47,6 +51,7 @@ func (t *Tracker) Reconcile(at time.Time, domains []string, sessions []Session) 
 	}
 	now := t.clock.Now()
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	for jid, usr := range t.users {
 		if !inScope(jid) {
 			continue
@@ -54,24 +59,39 @@ func (t *Tracker) Reconcile(at time.Time, domains []string, sessions []Session) 
 		for i := len(usr.resources) - 1; i >= 0; i-- {
 			r := &usr.resources[i]
 			switch {
+			case !r.Expires.IsZero():
+				// TTL resources are not the server's: their TTL decides, and a
+				// session of the same name does not overwrite them.
+				if _, listed := live[Ref{jid, r.Name}]; listed {
+					live[Ref{jid, r.Name}] = false
+				}
 			case live[Ref{jid, r.Name}]:
 				r.confirmed, r.restored = now.UnixNano(), false
 				live[Ref{jid, r.Name}] = false // known: keep what it said itself
 			case r.confirmed <= at.UnixNano():
-				t.removeLocked(jid, usr, i, ReasonReconcile, now)
+				reason := ReasonReconcile
+				if r.restored {
+					reason = ReasonRestart
+				}
+				t.removeLocked(jid, usr, i, reason, now)
 				offline++
 			}
 		}
 	}
-	t.mu.Unlock()
 	for _, s := range sessions {
 		ref := Ref{s.User, s.Resource}
 		if !live[ref] {
 			continue // out of scope, known here already, or listed twice
 		}
 		live[ref] = false
-		if _, changed := t.Apply(Update{User: s.User, Resource: s.Resource, Available: true,
-			Show: s.Show, Status: s.Status, Priority: s.Priority, Time: at}); changed {
+		if usr := t.users[s.User]; usr != nil && usr.lastOff > at.UnixNano() {
+			// A resource of this user went offline after the snapshot: the
+			// snapshot may list it still. Let the next check decide.
+			continue
+		}
+		u := Update{User: s.User, Resource: s.Resource, Available: true,
+			Show: s.Show, Status: s.Status, Priority: s.Priority, Time: at}
+		if _, changed := t.applyLocked(&u, now); changed {
 			online++
 		}
 	}

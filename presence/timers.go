@@ -15,6 +15,9 @@ import (
 //
 // O(users) in the worst case, fewer when max is reached early.
 func (t *Tracker) Silent(before time.Time, max int) []Ref {
+	if max <= 0 {
+		return nil
+	}
 	now := t.clock.Now().UnixNano()
 	b := before.UnixNano()
 	var out []Ref

@@ -85,10 +85,10 @@ func TestTTL(t *testing.T) {
 	if ev.Aggregate.Resource != "web" || ev.Resource.Expires != clk.Now().Add(30*time.Second) {
 		t.Fatalf("web resource: %+v", ev)
 	}
-	// Refreshed before the TTL: no event, later expiry.
+	// Refreshed before the TTL: a refreshed event (for stores), later expiry.
 	clk.Advance(20 * time.Second)
-	if _, changed := tr.Apply(web); changed {
-		t.Fatal("a refresh with the same state must not publish")
+	if ev, changed := tr.Apply(web); !changed || ev.Kind != EventRefreshed || !ev.Resource.Expires.Equal(clk.Now().Add(30*time.Second)) {
+		t.Fatalf("refresh: %+v, %v", ev, changed)
 	}
 	clk.Advance(20 * time.Second)
 	if n := tr.ExpireDue(); n != 0 {
@@ -204,3 +204,68 @@ func next(t *testing.T, s *Subscription) Event {
 	}
 	return buf[0]
 }
+
+func TestTTLResourcesAreNotTheServers(t *testing.T) {
+	clk := newFakeClock()
+	tr := New(Options{Clock: clk})
+	tr.Apply(Update{User: "a@x", Resource: "web", Available: true, TTL: time.Hour})
+	tr.Apply(on("a@x", "pc", ShowNone, "", 0))
+	clk.Advance(time.Minute)
+	if n := tr.ExpireUser("a@x", clk.Now(), ReasonReconcile); n != 1 {
+		t.Fatalf("ExpireUser = %d, want only the XMPP resource", n)
+	}
+	if tr.ExpireResource("a@x", "web", clk.Now(), ReasonTimeout) || tr.Expire(clk.Now(), ReasonReconcile) != 0 {
+		t.Fatal("a TTL resource was expired by an XMPP-side check")
+	}
+	if n := tr.Drop("a@x", ReasonServer); n != 0 {
+		t.Fatal("Drop for a server error removed a TTL resource")
+	}
+	if p := tr.Probeable(); len(p) != 0 {
+		t.Fatalf("Probeable = %v: a user with only TTL resources is not the server's", p)
+	}
+	if on, off := tr.Reconcile(clk.Now(), nil, nil); on != 0 || off != 0 {
+		t.Fatal("Reconcile touched a TTL resource")
+	}
+	if n := tr.Drop("a@x", ReasonAdmin); n != 1 {
+		t.Fatal("an admin Drop must remove everything")
+	}
+}
+
+func TestReconcileDoesNotResurrect(t *testing.T) {
+	clk := newFakeClock()
+	tr := New(Options{Clock: clk})
+	tr.Apply(on("a@x", "r", ShowNone, "", 0))
+	at := clk.Now() // the server lists a@x/r now...
+	clk.Advance(time.Second)
+	tr.Apply(off("a@x", "r")) // ...then the client logs off, then Reconcile runs
+	clk.Advance(time.Second)
+	if on, _ := tr.Reconcile(at, nil, []Session{{User: "a@x", Resource: "r"}}); on != 0 {
+		t.Fatal("Reconcile brought back a resource that left after the snapshot")
+	}
+}
+
+func TestSubscriptionBufferGrows(t *testing.T) {
+	tr := New(Options{Clock: newFakeClock()})
+	_, _, sub := tr.Subscribe(Filter{}, 100)
+	if len(sub.ring) > 16 {
+		t.Fatalf("an idle subscription holds %d events", len(sub.ring))
+	}
+	for i := range 100 {
+		tr.Apply(on("a@x", "r", ShowNone, "", i))
+	}
+	buf := make([]Event, 200)
+	n, err := sub.TryRead(buf)
+	if n != 100 || err != nil {
+		t.Fatalf("TryRead = %d, %v", n, err)
+	}
+	for i := range n {
+		if buf[i].Seq != uint64(i+1) {
+			t.Fatalf("event %d has seq %d: growth broke the order", i, buf[i].Seq)
+		}
+	}
+	if tr.Silent(clk0(tr), 0) != nil {
+		t.Fatal("Silent with max 0 must hand out nothing")
+	}
+}
+
+func clk0(tr *Tracker) time.Time { return tr.Now().Add(time.Hour) }

@@ -25,6 +25,10 @@ type user struct {
 	lastStatus string
 	// hasTTL: some resource has a TTL (the user is in Tracker.ttl).
 	hasTTL bool
+	// lastOff: when a resource of the user last went offline, in Unix
+	// nanoseconds (Reconcile must not bring back what left after its
+	// snapshot).
+	lastOff int64
 }
 
 // Tracker holds the presence of every known user. It is safe for concurrent
@@ -64,21 +68,25 @@ func (t *Tracker) Now() time.Time { return t.clock.Now() }
 //
 // changed is false, and no event is published, when the report changes
 // nothing: an available resource that repeats its state (it still counts as
-// confirmed, and its TTL is refreshed), unavailable for a resource that is
-// not online, or an update without User. O(resources of the user +
+// confirmed), unavailable for a resource that is not online, or an update
+// without User. Repeating the state with a TTL moves the deadline and
+// publishes EventRefreshed. O(resources of the user +
 // subscribers); no allocation once the user and resource exist.
 func (t *Tracker) Apply(u Update) (ev Event, changed bool) {
 	if u.User == "" {
 		return Event{}, false
 	}
 	now := t.clock.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.applyLocked(&u, now)
+}
+
+func (t *Tracker) applyLocked(u *Update, now time.Time) (ev Event, changed bool) {
 	at := u.Time
 	if at.IsZero() || at.After(now) {
 		at = now
 	}
-
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	usr := t.users[u.User]
 	if usr == nil {
 		if !u.Available {
@@ -113,9 +121,18 @@ func (t *Tracker) Apply(u Update) (ev Event, changed bool) {
 		kind = EventOnline
 		usr.resources = append(usr.resources, Resource{Name: u.Resource})
 		i = len(usr.resources) - 1
-	} else if r := &usr.resources[i]; r.same(&u) {
-		r.confirmed, r.restored, r.Expires = now.UnixNano(), false, expires
-		return Event{}, false
+	} else if r := &usr.resources[i]; r.same(u) {
+		r.confirmed, r.restored = now.UnixNano(), false
+		if r.Expires.Equal(expires) {
+			return Event{}, false
+		}
+		// A TTL refresh changes nothing a person sees, but a store must
+		// learn the new deadline, or a restart would bring back the old one.
+		r.Expires = expires
+		kind = EventRefreshed
+		ev = Event{Kind: kind, Time: now, User: u.User, Resource: *r, Aggregate: usr.aggregate()}
+		t.publishLocked(&ev)
+		return ev, true
 	}
 	r := &usr.resources[i]
 	r.Show, r.Status, r.Statuses, r.Priority, r.Idle = u.Show, u.Status, u.Statuses, u.Priority, u.Idle
@@ -144,9 +161,11 @@ func (t *Tracker) Confirm(jid, resource string) bool {
 	return true
 }
 
-// Drop marks every resource of the user offline with the given reason, as
-// when the server reports an error for the bare JID. It returns how many
-// resources went offline. O(resources of the user).
+// Drop marks the user's resources offline with the given reason, as when
+// the server reports an error for the bare JID. Resources with a TTL are
+// not the XMPP server's to judge and stay, except for ReasonAdmin, which
+// removes everything. It returns how many went offline. O(resources of the
+// user).
 func (t *Tracker) Drop(jid string, reason Reason) int {
 	now := t.clock.Now()
 	t.mu.Lock()
@@ -155,17 +174,22 @@ func (t *Tracker) Drop(jid string, reason Reason) int {
 	if usr == nil {
 		return 0
 	}
-	n := len(usr.resources)
-	for len(usr.resources) > 0 {
-		t.removeLocked(jid, usr, len(usr.resources)-1, reason, now)
+	n := 0
+	for i := len(usr.resources) - 1; i >= 0; i-- {
+		if usr.resources[i].Expires.IsZero() || reason == ReasonAdmin {
+			t.removeLocked(jid, usr, i, reason, now)
+			n++
+		}
 	}
 	return n
 }
 
 // Expire marks offline, with the given reason, every resource that no report
 // has confirmed since before. Restored resources that nothing confirmed go
-// offline with ReasonRestart instead. It returns how many went offline.
-// O(resources).
+// offline with ReasonRestart instead. Resources with a TTL are left to
+// their TTL (the XMPP server, whose answers confirm the others, does not
+// know them); so are they by ExpireUser and ExpireResource. It returns how
+// many went offline. O(resources).
 func (t *Tracker) Expire(before time.Time, reason Reason) int {
 	now := t.clock.Now()
 	t.mu.Lock()
@@ -202,7 +226,7 @@ func (t *Tracker) ExpireResource(jid, resource string, before time.Time, reason 
 		return false
 	}
 	i := usr.find(resource)
-	if i < 0 || usr.resources[i].confirmed >= before.UnixNano() {
+	if i < 0 || usr.resources[i].confirmed >= before.UnixNano() || !usr.resources[i].Expires.IsZero() {
 		return false
 	}
 	if usr.resources[i].restored {
@@ -215,7 +239,7 @@ func (t *Tracker) ExpireResource(jid, resource string, before time.Time, reason 
 func (t *Tracker) expireUserLocked(jid string, usr *user, before int64, reason Reason, now time.Time) int {
 	n := 0
 	for i := len(usr.resources) - 1; i >= 0; i-- {
-		if r := &usr.resources[i]; r.confirmed < before {
+		if r := &usr.resources[i]; r.confirmed < before && r.Expires.IsZero() {
 			why := reason
 			if r.restored {
 				why = ReasonRestart
@@ -231,6 +255,7 @@ func (t *Tracker) expireUserLocked(jid string, usr *user, before int64, reason R
 func (t *Tracker) removeLocked(jid string, usr *user, i int, reason Reason, at time.Time) Event {
 	r := usr.resources[i]
 	usr.resources = slices.Delete(usr.resources, i, i+1)
+	usr.lastOff = t.clock.Now().UnixNano()
 	agg := usr.aggregate()
 	if len(usr.resources) == 0 {
 		usr.lastSeen, usr.lastShow, usr.lastStatus = at, r.Show, r.Status
@@ -340,6 +365,24 @@ func (t *Tracker) Online() []string {
 	return out
 }
 
+// Probeable returns the bare JIDs of the users with at least one online
+// resource without a TTL: those the XMPP server can confirm. In no
+// particular order.
+func (t *Tracker) Probeable() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for jid, usr := range t.users {
+		for i := range usr.resources {
+			if usr.resources[i].Expires.IsZero() {
+				out = append(out, jid)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // Restore replaces the state with users, as loaded from a store at
 // start-up. It publishes no events. Restored resources count as never
 // confirmed: the first Expire that covers them (the resync after the first
@@ -354,6 +397,9 @@ func (t *Tracker) Restore(users []User) {
 			continue
 		}
 		usr := &user{lastSeen: u.LastSeen}
+		if !u.LastSeen.IsZero() {
+			usr.lastOff = u.LastSeen.UnixNano()
+		}
 		for _, r := range u.Resources {
 			r.confirmed, r.pinged, r.restored = 0, 0, true
 			usr.resources = append(usr.resources, r)
