@@ -54,7 +54,7 @@ type Config struct {
 
 	// PingInterval is how long a resource may stay silent (no presence, no
 	// answer) before the component pings it (XEP-0199) to its full JID;
-	// zero means 5m.
+	// zero means 5m. It is raised to PingTimeout+ProbeWait if shorter.
 	PingInterval time.Duration
 	// PingTimeout is how long a ping may go unanswered before the resource
 	// goes offline (reason timeout); it also bounds the keepalive. Zero
@@ -81,12 +81,18 @@ type Config struct {
 
 // Component is the XEP-0114 link to one XMPP server.
 type Component struct {
-	cfg       Config
-	log       *slog.Logger
-	addr      string // cfg.JID's domain, as sent in from attributes
-	mux       *mux.ServeMux
-	subs      *subscriptions
-	jids      jidCache // the handler's only: see jidCache
+	cfg  Config
+	log  *slog.Logger
+	addr string // cfg.JID's domain, as sent in from attributes
+	mux  *mux.ServeMux
+	subs *subscriptions
+	jids jidCache // the handler's only: see jidCache
+	// lastRecv is when a stanza last arrived on the link (Unix
+	// nanoseconds): evidence that the link works, without which a missing
+	// answer says nothing about the user.
+	lastRecv atomic.Int64
+	// checkLink asks the heartbeat loop for a keepalive now.
+	checkLink chan struct{}
 	connected atomic.Bool
 	connects  atomic.Int64
 }
@@ -141,12 +147,18 @@ func New(cfg Config) (*Component, error) {
 		ping.Handle(),
 		mux.Ident(identity{}),
 	}, cfg.Extra...)
+	if min := cfg.PingTimeout + cfg.ProbeWait; cfg.PingInterval < min {
+		// A shorter interval would ping resources whose last ping is still
+		// pending.
+		cfg.PingInterval = min
+	}
 	return &Component{
-		cfg:  cfg,
-		log:  cfg.Logger.With("component", cfg.JID.String()),
-		addr: cfg.JID.String(),
-		mux:  mux.New(mcomp.NSAccept, opts...),
-		subs: newSubscriptions(),
+		checkLink: make(chan struct{}, 1),
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", cfg.JID.String()),
+		addr:      cfg.JID.String(),
+		mux:       mux.New(mcomp.NSAccept, opts...),
+		subs:      newSubscriptions(),
 	}, nil
 }
 

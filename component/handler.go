@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"time"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/disco/info"
@@ -35,6 +36,7 @@ func (identity) ForIdentities(node string, f func(info.Identity) error) error {
 // answered or logged, never returned, because a returned error ends the
 // stream.
 func (c *Component) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	c.lastRecv.Store(time.Now().UnixNano())
 	switch start.Name.Local {
 	case "presence":
 		return c.handlePresence(t, start)

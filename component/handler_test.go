@@ -241,3 +241,13 @@ func TestReadPresenceSkipsUnknownChildren(t *testing.T) {
 		t.Fatalf("got show %q status %q: children of unknown elements must be skipped", u.Show, u.Status)
 	}
 }
+
+func TestReadPresenceFirstOccurrenceOwnNamespace(t *testing.T) {
+	c, tr := newTestComponent(t)
+	feed(t, c, `<presence`+ns+` from='a@localhost/r'><priority>5</priority><priority>0</priority>`+
+		`<show>chat</show><show xmlns='urn:example:game'>away</show><status>one</status><status>two</status></presence>`)
+	u, _ := tr.Get("a@localhost")
+	if u.Priority != 5 || u.Show != presence.ShowChat || u.Status != "one" || len(u.Resources[0].Statuses) != 0 {
+		t.Fatalf("got %+v: only the first show, priority and status per language, in the stanza's namespace, count", u)
+	}
+}

@@ -34,10 +34,35 @@ func (c *Component) heartbeat(ctx context.Context, s *xmpp.Session, drop func())
 	pingBudget := max(1, int(float64(c.cfg.PingRate)*c.cfg.Tick.Seconds()))
 	probeBudget := max(1, int(float64(c.cfg.SweepRate)*c.cfg.Tick.Seconds()))
 
+	startKeepalive := func(now time.Time) {
+		awaiting = true
+		nextKeepalive = now.Add(c.cfg.KeepAlive)
+		go func() {
+			defer c.recoverPanic("keepalive")
+			kctx, cancel := context.WithTimeout(ctx, c.cfg.PingTimeout)
+			defer cancel()
+			err := c.sendPing(kctx, s, c.cfg.JID)
+			if ctx.Err() != nil {
+				return
+			}
+			var se stanza.Error
+			if err == nil || errors.As(err, &se) {
+				// An answer, even an error, crossed the server: the link works.
+				c.lastRecv.Store(time.Now().UnixNano())
+				err = nil
+			}
+			keepalive <- err
+		}()
+	}
+
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-c.checkLink:
+			if !awaiting {
+				startKeepalive(time.Now())
+			}
 		case err := <-keepalive:
 			awaiting = false
 			if err != nil {
@@ -46,18 +71,21 @@ func (c *Component) heartbeat(ctx context.Context, s *xmpp.Session, drop func())
 				return
 			}
 		case now := <-tick.C:
-			// Pings to resources silent for PingInterval.
-			for _, ref := range c.cfg.Tracker.Silent(c.cfg.Tracker.Now().Add(-c.cfg.PingInterval), min(pingBudget, cap(pending)-len(pending))) {
-				pending <- struct{}{}
-				go func() {
-					defer func() { <-pending }()
-					defer c.recoverPanic("ping")
-					c.pingResource(ctx, s, ref)
-				}()
+			// Pings to resources silent for PingInterval, as many as the rate
+			// and the free slots allow; the rest wait for the next tick.
+			if free := cap(pending) - len(pending); free > 0 {
+				for _, ref := range c.cfg.Tracker.Silent(c.cfg.Tracker.Now().Add(-c.cfg.PingInterval), min(pingBudget, free)) {
+					pending <- struct{}{} // cannot block: only this loop fills it
+					go func() {
+						defer func() { <-pending }()
+						defer c.recoverPanic("ping")
+						c.pingResource(ctx, s, ref)
+					}()
+				}
 			}
 			// The probe sweep: every SweepInterval, each online user once.
 			if !now.Before(nextSweep) && sweep.idle() {
-				sweep.start(c.cfg.Tracker.Online())
+				sweep.start(c.cfg.Tracker.Probeable())
 				nextSweep = now.Add(c.cfg.SweepInterval)
 			}
 			if err := sweep.step(ctx, c, s, probeBudget); err != nil {
@@ -65,23 +93,32 @@ func (c *Component) heartbeat(ctx context.Context, s *xmpp.Session, drop func())
 			}
 			// Keepalive: the component pings itself through the server.
 			if !awaiting && !now.Before(nextKeepalive) {
-				awaiting = true
-				nextKeepalive = now.Add(c.cfg.KeepAlive)
-				go func() {
-					defer c.recoverPanic("keepalive")
-					kctx, cancel := context.WithTimeout(ctx, c.cfg.PingTimeout)
-					defer cancel()
-					err := c.sendPing(kctx, s, c.cfg.JID)
-					if ctx.Err() != nil {
-						return
-					}
-					var se stanza.Error
-					if errors.As(err, &se) {
-						err = nil // an error reply crossed the server: the link works
-					}
-					keepalive <- err
-				}()
+				startKeepalive(now)
 			}
+		}
+	}
+}
+
+// linkWorks reports whether a stanza arrived on the link after since. If
+// none has, it asks for a keepalive and waits, up to twice PingTimeout, for
+// its answer (or any stanza); it returns false when the link dropped or the
+// wait ran out: a missing answer then says nothing about the user.
+func (c *Component) linkWorks(ctx context.Context, since time.Time) bool {
+	for deadline := time.Now().Add(2 * c.cfg.PingTimeout); ; {
+		if c.lastRecv.Load() > since.UnixNano() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case c.checkLink <- struct{}{}:
+		default: // one is already asked for
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(c.cfg.Tick):
 		}
 	}
 }
@@ -101,38 +138,52 @@ func (c *Component) sendPing(ctx context.Context, s *xmpp.Session, to jid.JID) e
 // answers for each live resource, and the resource goes offline only if its
 // answer does not come within ProbeWait.
 func (c *Component) pingResource(ctx context.Context, s *xmpp.Session, ref presence.Ref) {
+	sent := c.cfg.Tracker.Now()
+	wall := time.Now()
 	to, err := jid.Parse(ref.User + "/" + ref.Resource)
-	if err != nil {
+	if ref.Resource == "" || err != nil {
+		// Presence from a bare JID: there is no full JID to ping. A probe
+		// answers for every real resource, never for this one.
+		c.probeThenExpire(ctx, s, ref, sent, wall)
 		return
 	}
-	sent := c.cfg.Tracker.Now()
 	pctx, cancel := context.WithTimeout(ctx, c.cfg.PingTimeout)
 	err = c.sendPing(pctx, s, to)
 	cancel()
 	var se stanza.Error
 	switch {
 	case err == nil:
+		c.lastRecv.Store(time.Now().UnixNano())
 		c.cfg.Tracker.Confirm(ref.User, ref.Resource)
 	case errors.As(err, &se):
-		if s.Encode(ctx, outPresence{From: c.addr, To: ref.User, Type: "probe"}) != nil {
-			return
-		}
-		select {
-		case <-time.After(c.cfg.ProbeWait):
-		case <-ctx.Done():
-			return
-		}
-		if c.cfg.Tracker.ExpireResource(ref.User, ref.Resource, sent, presence.ReasonTimeout) {
-			c.log.Info("component: resource gone", "jid", to.String(), "ping_error", se.Condition)
-		}
+		c.lastRecv.Store(time.Now().UnixNano())
+		c.probeThenExpire(ctx, s, ref, sent, wall)
 	case ctx.Err() != nil:
 		// The link dropped: no verdict.
 	case errors.Is(err, context.DeadlineExceeded):
-		if c.cfg.Tracker.ExpireResource(ref.User, ref.Resource, sent, presence.ReasonTimeout) {
+		// Silence means the user is gone only if the link itself works.
+		if c.linkWorks(ctx, wall) && c.cfg.Tracker.ExpireResource(ref.User, ref.Resource, sent, presence.ReasonTimeout) {
 			c.log.Info("component: resource did not answer a ping", "jid", to.String(), "timeout", c.cfg.PingTimeout)
 		}
 	default:
 		c.log.Debug("component: ping failed", "jid", to.String(), "err", err)
+	}
+}
+
+// probeThenExpire probes the user and, ProbeWait later, takes the resource
+// offline unless something confirmed it since sent (tracker time; wall is
+// the same instant on the wall clock, for the link check).
+func (c *Component) probeThenExpire(ctx context.Context, s *xmpp.Session, ref presence.Ref, sent time.Time, wall time.Time) {
+	if s.Encode(ctx, outPresence{From: c.addr, To: ref.User, Type: "probe"}) != nil {
+		return
+	}
+	select {
+	case <-time.After(c.cfg.ProbeWait):
+	case <-ctx.Done():
+		return
+	}
+	if c.linkWorks(ctx, wall) && c.cfg.Tracker.ExpireResource(ref.User, ref.Resource, sent, presence.ReasonTimeout) {
+		c.log.Info("component: resource gone", "user", ref.User, "resource", ref.Resource)
 	}
 }
 
@@ -146,6 +197,7 @@ type sweeper struct {
 type probed struct {
 	user string
 	at   time.Time // tracker time the probe was sent
+	wall time.Time // wall time it was sent
 	due  time.Time // wall time its answer is due
 }
 
@@ -163,11 +215,21 @@ func (w *sweeper) step(ctx context.Context, c *Component, s *xmpp.Session, budge
 		if err := s.Encode(ctx, outPresence{From: c.addr, To: u, Type: "probe"}); err != nil {
 			return err
 		}
-		w.sent = append(w.sent, probed{user: u, at: at, due: time.Now().Add(c.cfg.ProbeWait)})
+		wall := time.Now()
+		w.sent = append(w.sent, probed{user: u, at: at, wall: wall, due: wall.Add(c.cfg.ProbeWait)})
 	}
 	now := time.Now()
 	for len(w.sent) > 0 && !now.Before(w.sent[0].due) {
 		p := w.sent[0]
+		if c.lastRecv.Load() <= p.wall.UnixNano() {
+			// Nothing came back since the probe: the link may be stalled.
+			// Ask for a keepalive and decide on a later tick.
+			select {
+			case c.checkLink <- struct{}{}:
+			default:
+			}
+			break
+		}
 		w.sent = w.sent[1:]
 		if n := c.cfg.Tracker.ExpireUser(p.user, p.at, presence.ReasonReconcile); n > 0 {
 			c.log.Info("component: probe sweep: resources gone", "user", p.user, "offline", n)

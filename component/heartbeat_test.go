@@ -2,6 +2,7 @@ package component
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"regexp"
@@ -49,6 +50,37 @@ func idOf(t *testing.T, stanza string) string {
 	return m[1]
 }
 
+// answerKeepalives reads everything the component sends from now on and
+// answers its keepalive pings, as a working server would, so that a test
+// can wait for a verdict that needs proof of a working link.
+func (c *fakeConn) answerKeepalives() {
+	go func() {
+		for {
+			tok, err := c.dec.Token()
+			if err != nil {
+				return
+			}
+			se, ok := tok.(xml.StartElement)
+			if !ok || se.Name.Local != "iq" {
+				continue
+			}
+			var to, id string
+			for _, a := range se.Attr {
+				switch a.Name.Local {
+				case "to":
+					to = a.Value
+				case "id":
+					id = a.Value
+				}
+			}
+			_ = c.dec.Skip()
+			if to == "presence.localhost" {
+				fmt.Fprintf(c, `<iq type='result' id='%s' from='presence.localhost' to='presence.localhost'/>`, id)
+			}
+		}
+	}()
+}
+
 func nextEvent(t *testing.T, sub *presence.Subscription) presence.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -81,7 +113,8 @@ func TestPingTimeout(t *testing.T) {
 			t.Fatalf("ping %s lacks %s", got, want)
 		}
 	}
-	// No answer: offline with reason timeout.
+	conn.answerKeepalives()
+	// No answer, on a link that works: offline with reason timeout.
 	if ev := nextEvent(t, sub); ev.Kind != presence.EventOffline || ev.Reason != presence.ReasonTimeout {
 		t.Fatalf("after an unanswered ping: %+v", ev)
 	}
@@ -117,6 +150,7 @@ func TestPingErrorSettledByProbe(t *testing.T) {
 				`<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`, id)
 			conn.expect(t, "type='probe'", "to='alice@localhost'")
 			if !answerProbe {
+				conn.answerKeepalives()
 				if ev := nextEvent(t, sub); ev.Kind != presence.EventOffline || ev.Reason != presence.ReasonTimeout {
 					t.Fatalf("unanswered probe after a ping error: %+v", ev)
 				}
@@ -141,6 +175,7 @@ func TestProbeSweep(t *testing.T) {
 	conn := online(t, srv, tr)
 	_, _, sub := tr.Subscribe(presence.Filter{}, 0)
 	conn.expect(t, "type='probe'", "to='alice@localhost'")
+	conn.answerKeepalives()
 	if ev := nextEvent(t, sub); ev.Kind != presence.EventOffline || ev.Reason != presence.ReasonReconcile {
 		t.Fatalf("after an unanswered sweep probe: %+v", ev)
 	}
@@ -164,4 +199,28 @@ func TestKeepalive(t *testing.T) {
 	conn.expect(t, "urn:xmpp:ping", "to='presence.localhost'")
 	srv.next(t)
 	waitFor(t, "the second handshake", func() bool { return c.Connects() == 2 })
+}
+
+// TestStalledLinkIsNotBlamedOnUsers: when the server stops answering
+// altogether, the unanswered ping says nothing about the user; the
+// keepalive fails and the link is dropped, and no resource goes offline
+// with reason timeout.
+func TestStalledLinkIsNotBlamedOnUsers(t *testing.T) {
+	cfg := fast()
+	cfg.PingInterval = 50 * time.Millisecond
+	cfg.KeepAlive = time.Hour // only the ping's doubt triggers a keepalive
+	srv := newFakeServer(t, "secret", false)
+	tr, c := startComponent(t, srv, cfg)
+	conn := online(t, srv, tr)
+	_, _, sub := tr.Subscribe(presence.Filter{}, 0)
+	conn.expect(t, "urn:xmpp:ping", "to='alice@localhost/pc'")
+	// The server goes silent: nothing is answered, nothing is read.
+	waitFor(t, "the link to be dropped", func() bool { return c.Connects() == 2 })
+	buf := make([]presence.Event, 8)
+	n, _ := sub.TryRead(buf)
+	for _, ev := range buf[:n] {
+		if ev.Reason == presence.ReasonTimeout {
+			t.Fatalf("a stalled link was charged to the user: %+v", ev)
+		}
+	}
 }

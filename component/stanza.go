@@ -3,6 +3,7 @@ package component
 import (
 	"encoding/xml"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -142,6 +143,7 @@ func readPresence(start *xml.StartElement, r xml.TokenReader) (presenceStanza, e
 	}
 	depth := 0
 	var text *string // where character data of the current child goes
+	var seenShow, seenPriority bool
 	for {
 		tok, err := r.Token()
 		if err == io.EOF {
@@ -156,28 +158,31 @@ func readPresence(start *xml.StartElement, r xml.TokenReader) (presenceStanza, e
 			if depth != 1 {
 				continue
 			}
-			switch t.Name.Local {
-			case "show":
-				text = &p.Show
-			case "priority":
-				text = &p.Priority
-			case "status":
+			// show, status and priority count only in the stanza's own
+			// namespace (an extension may reuse the names) and only once
+			// (status: once per language); later copies are ignored.
+			own := t.Name.Space == start.Name.Space
+			switch {
+			case own && t.Name.Local == "show" && !seenShow:
+				seenShow, text = true, &p.Show
+			case own && t.Name.Local == "priority" && !seenPriority:
+				seenPriority, text = true, &p.Priority
+			case own && t.Name.Local == "status":
 				lt := langText{}
 				for _, a := range t.Attr {
 					if a.Name.Local == "lang" && (a.Name.Space == nsXML || a.Name.Space == "xml") {
 						lt.Lang = a.Value
 					}
 				}
+				if slices.ContainsFunc(p.Status, func(s langText) bool { return s.Lang == lt.Lang }) {
+					continue
+				}
 				p.Status = append(p.Status, lt)
 				text = &p.Status[len(p.Status)-1].Text
-			case "delay":
-				if t.Name.Space == nsDelay {
-					p.Delay = &delayStamp{Stamp: attrValue(t.Attr, "stamp")}
-				}
-			case "idle":
-				if t.Name.Space == nsIdle {
-					p.Idle = &idleSince{Since: attrValue(t.Attr, "since")}
-				}
+			case t.Name.Local == "delay" && t.Name.Space == nsDelay:
+				p.Delay = &delayStamp{Stamp: attrValue(t.Attr, "stamp")}
+			case t.Name.Local == "idle" && t.Name.Space == nsIdle:
+				p.Idle = &idleSince{Since: attrValue(t.Attr, "since")}
 			}
 		case xml.EndElement:
 			depth--
