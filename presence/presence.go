@@ -201,3 +201,18 @@ func sortResources(rs []Resource) {
 		return 0
 	})
 }
+
+// NewUser assembles a User from stored parts, deriving the aggregate as the
+// tracker does: for stores that keep resources and last activity apart.
+// resources may be in any order; the slice is sorted in place.
+func NewUser(jid string, resources []Resource, lastSeen time.Time, lastShow Show, lastStatus string) User {
+	u := User{JID: jid}
+	if len(resources) == 0 {
+		u.Show, u.Status, u.Since, u.LastSeen = lastShow, lastStatus, lastSeen, lastSeen
+		return u
+	}
+	sortResources(resources)
+	w := &resources[0]
+	u.Online, u.Show, u.Status, u.Priority, u.Since, u.Resources = true, w.Show, w.Status, w.Priority, w.Since, resources
+	return u
+}

@@ -60,7 +60,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		check(t, s, want)
 
 		// A tracker restored from the store shows the same users.
-		loaded, _ := s.Load(context.Background())
+		loaded, err := s.Load(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
 		tr2 := presence.New(presence.Options{})
 		tr2.Restore(loaded)
 		got, _ := tr2.Snapshot()
@@ -94,10 +97,25 @@ func scenario(tr *presence.Tracker) {
 	tr.Apply(presence.Update{User: "alice@x", Resource: "pc"})
 	up("dave@x", "a", presence.ShowXA, "gone", 0)
 	tr.Drop("dave@x", presence.ReasonServer)
+	tr.Apply(presence.Update{User: "erin@x", Resource: "web", Available: true, Show: presence.ShowAway, Status: "away",
+		Statuses: []presence.LangStatus{{Lang: "de", Text: "weg"}}, Idle: time.Date(2026, 5, 1, 11, 0, 0, 0, time.UTC), TTL: time.Minute})
+	tr.Apply(presence.Update{User: "erin@x", Resource: "web", Available: true, Show: presence.ShowAway, Status: "away",
+		Statuses: []presence.LangStatus{{Lang: "de", Text: "weg"}}, Idle: time.Date(2026, 5, 1, 11, 0, 0, 0, time.UTC), TTL: time.Minute})
+}
+
+// Flusher is implemented by write-behind stores: the suite calls Flush
+// before reading back what it wrote.
+type Flusher interface {
+	Flush(ctx context.Context) error
 }
 
 func check(t *testing.T, s store.Store, want []presence.User) {
 	t.Helper()
+	if f, ok := s.(Flusher); ok {
+		if err := f.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	got, err := s.Load(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +142,8 @@ func diff(got, want []presence.User) string {
 		slices.SortFunc(g.Resources, byName)
 		slices.SortFunc(w.Resources, byName)
 		if !slices.EqualFunc(g.Resources, w.Resources, func(a, b presence.Resource) bool {
-			return a.Name == b.Name && a.Show == b.Show && a.Status == b.Status && a.Priority == b.Priority && a.Since.Equal(b.Since)
+			return a.Name == b.Name && a.Show == b.Show && a.Status == b.Status && a.Priority == b.Priority && a.Since.Equal(b.Since) &&
+				a.Idle.Equal(b.Idle) && a.Expires.Equal(b.Expires) && slices.Equal(a.Statuses, b.Statuses)
 		}) {
 			return fmt.Sprintf("user %s resources:\n got %+v\nwant %+v", g.JID, g.Resources, w.Resources)
 		}

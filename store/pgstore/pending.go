@@ -1,0 +1,224 @@
+package pgstore
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// pending is what the flusher has not written yet.
+type pending struct {
+	history  [][]any // presence_history rows, in feed order
+	sessions []sessionOp
+	current  map[presence.Ref]*curState // last state per resource
+	users    map[string][]any           // presence_users rows, last per user
+	events   int                        // events added, for the batch trigger
+}
+
+type sessionOp struct {
+	open           bool
+	user, resource string
+	at             time.Time
+	reason         string
+}
+
+type curState struct {
+	gone bool
+	r    presence.Resource
+}
+
+func newPending() *pending {
+	return &pending{current: map[presence.Ref]*curState{}, users: map[string][]any{}}
+}
+
+func (p *pending) empty() bool {
+	return len(p.history) == 0 && len(p.sessions) == 0 && len(p.current) == 0 && len(p.users) == 0
+}
+
+var historyColumns = []string{"at", "seq", "user_jid", "resource", "event", "show", "status", "priority", "reason"}
+
+func (p *pending) add(ev *presence.Event) {
+	p.events++
+	ref := presence.Ref{User: ev.User, Resource: ev.Resource.Name}
+	if ev.Kind != presence.EventRefreshed {
+		var reason any
+		if ev.Kind == presence.EventOffline {
+			reason = string(ev.Reason)
+		}
+		p.history = append(p.history, []any{ev.Time, int64(ev.Seq), ev.User, ev.Resource.Name, string(ev.Kind),
+			string(ev.Resource.Show), ev.Resource.Status, int16(ev.Resource.Priority), reason})
+	}
+	switch ev.Kind {
+	case presence.EventOnline:
+		p.sessions = append(p.sessions, sessionOp{open: true, user: ev.User, resource: ev.Resource.Name, at: ev.Time})
+	case presence.EventOffline:
+		p.sessions = append(p.sessions, sessionOp{user: ev.User, resource: ev.Resource.Name, at: ev.Time, reason: string(ev.Reason)})
+	}
+	p.current[ref] = &curState{gone: ev.Kind == presence.EventOffline, r: ev.Resource}
+	a := ev.Aggregate
+	var seen time.Time
+	if !a.Online {
+		seen = ev.Time
+	}
+	p.users[ev.User] = userValues(ev.User, a.Online, seen, string(a.Show), a.Status)
+}
+
+// bound drops the oldest history rows, then the oldest session operations,
+// beyond limit, and returns how many it dropped.
+func (p *pending) bound(limit int) int64 {
+	var n int64
+	if over := len(p.history) + len(p.sessions) - limit; over > 0 {
+		h := min(over, len(p.history))
+		p.history = slices.Delete(p.history, 0, h)
+		n += int64(h)
+		if over -= h; over > 0 {
+			p.sessions = slices.Delete(p.sessions, 0, over)
+			n += int64(over)
+		}
+	}
+	return n
+}
+
+// merge puts newer (buffered while p was being written) after p: rows are
+// appended in order, and newer state replaces p's.
+func (p *pending) merge(newer *pending) {
+	p.history = append(p.history, newer.history...)
+	p.sessions = append(p.sessions, newer.sessions...)
+	for k, v := range newer.current {
+		p.current[k] = v
+	}
+	for k, v := range newer.users {
+		p.users[k] = v
+	}
+	p.events += newer.events
+}
+
+var currentColumns = []string{"user_jid", "resource", "show", "status", "statuses", "priority", "idle_since", "since", "expires"}
+
+func currentRow(user string, r *presence.Resource) []any {
+	var statuses, idle, expires any
+	if len(r.Statuses) > 0 {
+		m := make(map[string]string, len(r.Statuses))
+		for _, s := range r.Statuses {
+			m[s.Lang] = s.Text
+		}
+		statuses = m
+	}
+	if !r.Idle.IsZero() {
+		idle = r.Idle
+	}
+	if !r.Expires.IsZero() {
+		expires = r.Expires
+	}
+	return []any{user, r.Name, string(r.Show), r.Status, statuses, int16(r.Priority), idle, r.Since, expires}
+}
+
+func fromStatusMap(m map[string]string) []presence.LangStatus {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]presence.LangStatus, 0, len(m))
+	for lang, text := range m {
+		out = append(out, presence.LangStatus{Lang: lang, Text: text})
+	}
+	slices.SortFunc(out, func(a, b presence.LangStatus) int { return strings.Compare(a.Lang, b.Lang) })
+	return out
+}
+
+func userValues(user string, online bool, lastSeen time.Time, show, status string) []any {
+	var seen any
+	if !online && !lastSeen.IsZero() {
+		seen = lastSeen
+	}
+	return []any{user, online, seen, show, status}
+}
+
+func sortUsers(us []presence.User) {
+	slices.SortFunc(us, func(a, b presence.User) int { return strings.Compare(a.JID, b.JID) })
+}
+
+// write stores p in one transaction: history by COPY; current state and
+// last activity by COPY into temporary tables and one statement each; the
+// session boundaries in feed order, in one batch.
+func (s *Store) write(ctx context.Context, p *pending) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if len(p.history) > 0 {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"presence_history"}, historyColumns, pgx.CopyFromRows(p.history)); err != nil {
+				return err
+			}
+		}
+		if len(p.current) > 0 {
+			var up, gone [][]any
+			for ref, st := range p.current {
+				if st.gone {
+					gone = append(gone, []any{ref.User, ref.Resource})
+				} else {
+					up = append(up, currentRow(ref.User, &st.r))
+				}
+			}
+			if _, err := tx.Exec(ctx, `CREATE TEMP TABLE pc_up (LIKE presence_current) ON COMMIT DROP;
+				CREATE TEMP TABLE pc_gone (user_jid text, resource text) ON COMMIT DROP`); err != nil {
+				return err
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pc_up"}, currentColumns, pgx.CopyFromRows(up)); err != nil {
+				return err
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pc_gone"}, []string{"user_jid", "resource"}, pgx.CopyFromRows(gone)); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM presence_current c USING pc_gone g
+				WHERE c.user_jid = g.user_jid AND c.resource = g.resource`); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO presence_current SELECT * FROM pc_up
+				ON CONFLICT (user_jid, resource) DO UPDATE SET show = EXCLUDED.show, status = EXCLUDED.status,
+				statuses = EXCLUDED.statuses, priority = EXCLUDED.priority, idle_since = EXCLUDED.idle_since,
+				since = EXCLUDED.since, expires = EXCLUDED.expires`); err != nil {
+				return err
+			}
+		}
+		if len(p.users) > 0 {
+			rows := make([][]any, 0, len(p.users))
+			for _, r := range p.users {
+				rows = append(rows, r)
+			}
+			if err := upsertUsers(ctx, tx, rows); err != nil {
+				return err
+			}
+		}
+		if len(p.sessions) > 0 {
+			var b pgx.Batch
+			for _, op := range p.sessions {
+				if op.open {
+					b.Queue(`INSERT INTO presence_sessions (user_jid, resource, started_at) VALUES ($1, $2, $3)
+						ON CONFLICT (user_jid, resource) WHERE ended_at IS NULL DO NOTHING`, op.user, op.resource, op.at)
+				} else {
+					b.Queue(`UPDATE presence_sessions SET ended_at = $3, end_reason = $4
+						WHERE user_jid = $1 AND resource = $2 AND ended_at IS NULL`, op.user, op.resource, op.at, op.reason)
+				}
+			}
+			if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func upsertUsers(ctx context.Context, tx pgx.Tx, rows [][]any) error {
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE pu_up (LIKE presence_users) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pu_up"}, []string{"user_jid", "online", "last_seen", "last_show", "last_status"}, pgx.CopyFromRows(rows)); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO presence_users SELECT * FROM pu_up
+		ON CONFLICT (user_jid) DO UPDATE SET online = EXCLUDED.online, last_seen = EXCLUDED.last_seen,
+		last_show = EXCLUDED.last_show, last_status = EXCLUDED.last_status`)
+	return err
+}
