@@ -48,6 +48,7 @@ type Store struct {
 	mu      sync.Mutex
 	pend    *pending
 	dropped int64 // history and session rows dropped since the last log
+	total   int64 // ... and since Open
 	health  error // the last write's error, nil when the last write worked
 
 	writeMu sync.Mutex // one writer at a time: the flusher or Replace
@@ -124,6 +125,14 @@ func (s *Store) Health() error {
 	return s.health
 }
 
+// Dropped returns how many history and session rows were dropped since
+// Open because PostgreSQL could not be written for too long.
+func (s *Store) Dropped() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
+}
+
 // Apply buffers events for the flusher and returns at once; it never fails.
 // O(len(events)).
 func (s *Store) Apply(_ context.Context, events []presence.Event) error {
@@ -131,7 +140,9 @@ func (s *Store) Apply(_ context.Context, events []presence.Event) error {
 	for i := range events {
 		s.pend.add(&events[i])
 	}
-	s.dropped += s.pend.bound(s.cfg.HistoryLimit)
+	n := s.pend.bound(s.cfg.HistoryLimit)
+	s.dropped += n
+	s.total += n
 	full := s.pend.events >= s.cfg.BatchSize
 	s.mu.Unlock()
 	if full {
@@ -171,7 +182,9 @@ func (s *Store) flushLocked(ctx context.Context) error {
 		// Keep it all for the next try; newer changes win over older state.
 		p.merge(s.pend)
 		s.pend = p
-		s.dropped += s.pend.bound(s.cfg.HistoryLimit)
+		n := s.pend.bound(s.cfg.HistoryLimit)
+		s.dropped += n
+		s.total += n
 		s.health = err
 		return err
 	}
