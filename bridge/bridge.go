@@ -26,6 +26,9 @@ type Config struct {
 	PingInterval time.Duration
 	// WriteTimeout bounds each WebSocket write. Zero means 10s.
 	WriteTimeout time.Duration
+	// Checks are reported by GET /v1/health: each returns nil when its
+	// subsystem is fine, or what is wrong. Nil means no checks.
+	Checks map[string]func() error
 }
 
 // Bridge is the HTTP handler of the REST and WebSocket API.
@@ -54,6 +57,7 @@ func New(cfg Config) *Bridge {
 	b.mux.Handle("/v1/presence", get(b.list))
 	b.mux.Handle("/v1/presence/{jid}", get(b.user))
 	b.mux.Handle("/v1/stream", get(b.stream))
+	b.mux.Handle("/v1/health", get(b.health))
 	b.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no route for "+r.URL.Path)
 	})
@@ -123,6 +127,24 @@ func (b *Bridge) user(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, toUser(&u))
+}
+
+// health serves GET /v1/health: "ok" when every check passes, "degraded"
+// otherwise, with each check's result. It answers 200 either way: a
+// degraded presenced still serves presence (from memory).
+func (b *Bridge) health(w http.ResponseWriter, r *http.Request) {
+	out := struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}{Status: "ok", Checks: map[string]string{}}
+	for name, check := range b.cfg.Checks {
+		if err := check(); err != nil {
+			out.Status, out.Checks[name] = "degraded", err.Error()
+		} else {
+			out.Checks[name] = "ok"
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

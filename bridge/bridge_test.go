@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"io"
 	"net"
@@ -243,5 +244,37 @@ func TestStreamRejectsOversizedClientFrame(t *testing.T) {
 	defer other.Close()
 	if f, _ := readFrame(t, other); f["type"] != "snapshot" {
 		t.Fatal("a second client got no snapshot")
+	}
+}
+
+func TestHealth(t *testing.T) {
+	tr := presence.New(presence.Options{})
+	var storeErr error
+	b := New(Config{Tracker: tr, Checks: map[string]func() error{
+		"store":     func() error { return storeErr },
+		"component": func() error { return nil },
+	}})
+	srv := httptest.NewServer(b)
+	defer srv.Close()
+	get := func() map[string]any {
+		resp, err := http.Get(srv.URL + "/v1/health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return m
+	}
+	if m := get(); m["status"] != "ok" {
+		t.Fatalf("%v", m)
+	}
+	storeErr = errors.New("pgstore: connection refused")
+	m := get()
+	if m["status"] != "degraded" || m["checks"].(map[string]any)["store"] != "pgstore: connection refused" {
+		t.Fatalf("%v", m)
 	}
 }

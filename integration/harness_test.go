@@ -27,11 +27,12 @@ import (
 
 // env is what scripts/ejabberd wrote for the running instance.
 var (
-	env       map[string]string
-	ejDir     string
-	binary    string
-	simBinary string
-	passwords = map[string]string{"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw", "dave": "dave-pw", "erin": "erin-pw"}
+	env         map[string]string
+	ejDir       string
+	binary      string
+	simBinary   string
+	databaseURL string // a private PostgreSQL, started by TestMain
+	passwords   = map[string]string{"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw", "dave": "dave-pw", "erin": "erin-pw"}
 )
 
 func TestMain(m *testing.M) {
@@ -84,6 +85,19 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "integration: adding users:", err)
 		return 1
 	}
+	pgDir := filepath.Join(tmp, "postgres")
+	out, err := exec.Command("../scripts/postgres", "start", pgDir).Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration: starting PostgreSQL:", err)
+		return 1
+	}
+	defer exec.Command("../scripts/postgres", "stop", pgDir).Run()
+	pgEnv, err := readFile(strings.TrimSpace(string(out)))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	_, databaseURL, _ = strings.Cut(strings.TrimSpace(pgEnv), "DATABASE_URL=")
 	code := m.Run()
 	if code != 0 || os.Getenv("PRESENCED_KEEP_LOGS") != "" {
 		dumpEjabberdLog()
@@ -455,4 +469,32 @@ func login(t *testing.T, user string, p xmppclient.Presence) *xmppclient.Client 
 		t.Fatal(err)
 	}
 	return c
+}
+
+func readFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return string(b), err
+}
+
+// stop ends presenced with SIGTERM and waits for it.
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("presenced did not stop within 20s")
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
 }

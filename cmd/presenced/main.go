@@ -11,9 +11,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/presenced/presenced/store/pgstore"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+		os.Exit(migrate(os.Args[2:], os.Getenv, os.Stderr))
+	}
 	opts, err := parseOptions(os.Args[1:], os.Getenv, os.Stderr)
 	if err == flag.ErrHelp {
 		os.Exit(0)
@@ -41,7 +46,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.Secret, "secret", env("SECRET", ""), "component shared secret (PRESENCED_SECRET)")
 	fs.StringVar(&o.Server, "server", env("SERVER", "127.0.0.1:8888"), "XMPP server's component listener, host:port (PRESENCED_SERVER)")
 	fs.StringVar(&o.HTTP, "http", env("HTTP", "127.0.0.1:8080"), "HTTP listen address of the REST and WebSocket API (PRESENCED_HTTP)")
-	fs.StringVar(&o.Store, "store", env("STORE", "memory"), "where presence is mirrored: memory (PRESENCED_STORE)")
+	fs.StringVar(&o.Store, "store", env("STORE", "memory"), "where presence is mirrored: memory, or a PostgreSQL URL postgres://... (PRESENCED_STORE)")
 	durations := []struct {
 		dst        *time.Duration
 		flag, help string
@@ -53,6 +58,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		{&o.PingTimeout, "ping-timeout", "how long a ping may go unanswered before the resource goes offline", "30s"},
 		{&o.SweepInterval, "sweep-interval", "how often every online user is probed", "15m"},
 		{&o.KeepAlive, "keepalive", "how often the component pings itself through the server to check the link", "60s"},
+		{&o.Retention, "retention", "with PostgreSQL: how long history and ended sessions are kept (e.g. 2160h); 0 keeps them", "0"},
 	}
 	raw := make([]*string, len(durations))
 	for i, d := range durations {
@@ -68,7 +74,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	for i, d := range durations {
 		v, err := time.ParseDuration(*raw[i])
-		if err != nil || v <= 0 {
+		if err != nil || v < 0 || v == 0 && d.flag != "retention" {
 			return o, fmt.Errorf("-%s (PRESENCED_%s): not a positive duration: %q",
 				d.flag, strings.ToUpper(strings.ReplaceAll(d.flag, "-", "_")), *raw[i])
 		}
@@ -87,4 +93,26 @@ func envOr(getenv func(string) string, name, def string) string {
 		return v
 	}
 	return def
+}
+
+// migrate runs `presenced migrate`: it applies the PostgreSQL schema
+// migrations and exits. The database comes from -store or PRESENCED_STORE.
+func migrate(args []string, getenv func(string) string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("presenced migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("store", envOr(getenv, "PRESENCED_STORE", ""), "PostgreSQL URL postgres://... (PRESENCED_STORE)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if !isPostgres(*url) {
+		fmt.Fprintln(stderr, "presenced migrate: -store (PRESENCED_STORE) must be a PostgreSQL URL, postgres://...")
+		return 2
+	}
+	applied, err := pgstore.MigrateURL(context.Background(), *url)
+	if err != nil {
+		fmt.Fprintln(stderr, "presenced migrate: -store (PRESENCED_STORE):", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "presenced migrate: schema at version %d; applied now: %v\n", pgstore.SchemaVersion(), applied)
+	return 0
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/thejerf/suture/v4"
@@ -16,6 +17,7 @@ import (
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 	"github.com/presenced/presenced/store/memstore"
+	"github.com/presenced/presenced/store/pgstore"
 )
 
 // Options are presenced's settings. The zero value of each optional field
@@ -36,6 +38,8 @@ type Options struct {
 	// LinkGrace, PingInterval, PingTimeout, SweepInterval, KeepAlive: see
 	// component.Config; zero means its default.
 	LinkGrace, PingInterval, PingTimeout, SweepInterval, KeepAlive time.Duration
+	// Retention: see pgstore.Config.Retention; zero keeps history forever.
+	Retention time.Duration
 	// Logger receives all logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Ready, if set, is called with the bridge's address once it listens.
@@ -57,8 +61,8 @@ func (o Options) check() error {
 	if j, err := jid.Parse(o.JID); err != nil || j.Localpart() != "" || j.Resourcepart() != "" {
 		return fmt.Errorf("-jid (PRESENCED_JID): %q is not a domain JID such as presence.example.org", o.JID)
 	}
-	if o.Store != "" && o.Store != "memory" {
-		return fmt.Errorf("-store (PRESENCED_STORE): unknown store %q (known: memory)", o.Store)
+	if o.Store != "" && o.Store != "memory" && !isPostgres(o.Store) {
+		return fmt.Errorf("-store (PRESENCED_STORE): unknown store %q (memory, or a PostgreSQL URL postgres://...)", o.Store)
 	}
 	return nil
 }
@@ -76,7 +80,20 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	var st store.Store = memstore.New()
-	defer st.Close()
+	storeName := "memory"
+	checks := map[string]func() error{}
+	if isPostgres(opts.Store) {
+		pg, err := pgstore.Open(ctx, pgstore.Config{URL: opts.Store, Logger: log, Retention: opts.Retention})
+		if err != nil {
+			return fmt.Errorf("presenced: -store (PRESENCED_STORE): %w", err)
+		}
+		st, storeName, checks["store"] = pg, "postgres", pg.Health
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("presenced: closing the store", "err", err)
+		}
+	}()
 	tracker := presence.New(presence.Options{})
 	users, err := st.Load(ctx)
 	if err != nil {
@@ -96,10 +113,16 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("presenced: -http (PRESENCED_HTTP): %w", err)
 	}
-	web := &httpService{bridge: bridge.New(bridge.Config{Tracker: tracker, Logger: log}), ln: ln}
+	checks["component"] = func() error {
+		if !comp.Connected() {
+			return errors.New("not connected to the XMPP server")
+		}
+		return nil
+	}
+	web := &httpService{bridge: bridge.New(bridge.Config{Tracker: tracker, Logger: log, Checks: checks}), ln: ln}
 	writer := &store.Writer{Tracker: tracker, Store: st, Logger: log}
 
-	log.Info("presenced: serving", "http", ln.Addr().String(), "component", opts.JID, "server", opts.Server, "store", "memory")
+	log.Info("presenced: serving", "http", ln.Addr().String(), "component", opts.JID, "server", opts.Server, "store", storeName)
 	if opts.Ready != nil {
 		opts.Ready(ln.Addr())
 	}
@@ -169,3 +192,8 @@ type timers struct{ t *presence.Tracker }
 func (s timers) Serve(ctx context.Context) error { return s.t.RunTimers(ctx, time.Second) }
 
 func (timers) String() string { return "timers" }
+
+// isPostgres reports whether a -store value names a PostgreSQL database.
+func isPostgres(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}

@@ -101,3 +101,18 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (applied []int, err error)
 	}
 	return applied, nil
 }
+
+// MigrateURL connects to the database at url, migrates it and disconnects:
+// the `presenced migrate` subcommand.
+func MigrateURL(ctx context.Context, url string) ([]int, error) {
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: the connection string is invalid: %s", redact(err))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	defer pool.Close()
+	return Migrate(ctx, pool)
+}
