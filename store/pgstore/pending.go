@@ -142,9 +142,9 @@ func sortUsers(us []presence.User) {
 	slices.SortFunc(us, func(a, b presence.User) int { return strings.Compare(a.JID, b.JID) })
 }
 
-// write stores p in one transaction: history by COPY; current state and
-// last activity by COPY into temporary tables and one statement each; the
-// session boundaries in feed order, in one batch.
+// write stores p in one transaction: history by COPY; current state, last
+// activity and session boundaries by COPY into temporary tables and a few
+// set-wise statements.
 func (s *Store) write(ctx context.Context, p *pending) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if len(p.history) > 0 {
@@ -192,17 +192,7 @@ func (s *Store) write(ctx context.Context, p *pending) error {
 			}
 		}
 		if len(p.sessions) > 0 {
-			var b pgx.Batch
-			for _, op := range p.sessions {
-				if op.open {
-					b.Queue(`INSERT INTO presence_sessions (user_jid, resource, started_at) VALUES ($1, $2, $3)
-						ON CONFLICT (user_jid, resource) WHERE ended_at IS NULL DO NOTHING`, op.user, op.resource, op.at)
-				} else {
-					b.Queue(`UPDATE presence_sessions SET ended_at = $3, end_reason = $4
-						WHERE user_jid = $1 AND resource = $2 AND ended_at IS NULL`, op.user, op.resource, op.at, op.reason)
-				}
-			}
-			if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			if err := writeSessions(ctx, tx, p.sessions); err != nil {
 				return err
 			}
 		}
@@ -221,4 +211,73 @@ func upsertUsers(ctx context.Context, tx pgx.Tx, rows [][]any) error {
 		ON CONFLICT (user_jid) DO UPDATE SET online = EXCLUDED.online, last_seen = EXCLUDED.last_seen,
 		last_show = EXCLUDED.last_show, last_status = EXCLUDED.last_status`)
 	return err
+}
+
+// writeSessions applies session boundaries set-wise. Per resource, the
+// operations of a batch, in order, are: maybe a close of the session
+// already open in the database, then whole sessions (an open followed by
+// its close), then maybe an open left open. So three statements do it all:
+// close the open ones, COPY the whole ones, insert the new open ones.
+func writeSessions(ctx context.Context, tx pgx.Tx, ops []sessionOp) error {
+	type state struct {
+		open *sessionOp // an open in this batch not yet closed
+	}
+	refs := map[presence.Ref]*state{}
+	var closes, whole, opens [][]any
+	for i := range ops {
+		op := &ops[i]
+		ref := presence.Ref{User: op.user, Resource: op.resource}
+		st := refs[ref]
+		if st == nil {
+			st = &state{}
+			refs[ref] = st
+		}
+		switch {
+		case op.open && st.open == nil:
+			st.open = op
+		case op.open:
+			// Open twice without a close: keep the first (the database's
+			// unique index would refuse the second anyway).
+		case st.open != nil:
+			whole = append(whole, []any{op.user, op.resource, st.open.at, op.at, op.reason})
+			st.open = nil
+		default:
+			closes = append(closes, []any{op.user, op.resource, op.at, op.reason})
+		}
+	}
+	for ref, st := range refs {
+		if st.open != nil {
+			opens = append(opens, []any{ref.User, ref.Resource, st.open.at})
+		}
+	}
+	if len(closes) > 0 {
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE ps_close (user_jid text, resource text, ended_at timestamptz, end_reason text) ON COMMIT DROP`); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ps_close"}, []string{"user_jid", "resource", "ended_at", "end_reason"}, pgx.CopyFromRows(closes)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE presence_sessions s SET ended_at = c.ended_at, end_reason = c.end_reason
+			FROM ps_close c WHERE s.user_jid = c.user_jid AND s.resource = c.resource AND s.ended_at IS NULL`); err != nil {
+			return err
+		}
+	}
+	if len(whole) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"presence_sessions"}, []string{"user_jid", "resource", "started_at", "ended_at", "end_reason"}, pgx.CopyFromRows(whole)); err != nil {
+			return err
+		}
+	}
+	if len(opens) > 0 {
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE ps_open (user_jid text, resource text, started_at timestamptz) ON COMMIT DROP`); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ps_open"}, []string{"user_jid", "resource", "started_at"}, pgx.CopyFromRows(opens)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO presence_sessions (user_jid, resource, started_at) SELECT user_jid, resource, started_at FROM ps_open
+			ON CONFLICT (user_jid, resource) WHERE ended_at IS NULL DO NOTHING`); err != nil {
+			return err
+		}
+	}
+	return nil
 }
