@@ -98,3 +98,20 @@ func TestRunRefusesBadHTTPAddress(t *testing.T) {
 		t.Fatalf("Run = %v, want an error naming -http", err)
 	}
 }
+
+func TestRunNamesTheStoreSetting(t *testing.T) {
+	for _, url := range []string{"postgres://u:secret@127.0.0.1:notaport/db", "postgres://u@127.0.0.1:1/db?connect_timeout=2"} {
+		o, err := parseOptions([]string{"-jid", "presence.localhost", "-secret", "s", "-http", "127.0.0.1:0", "-store", url},
+			func(string) string { return "" }, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = Run(context.Background(), o)
+		if err == nil || !strings.Contains(err.Error(), "-store (PRESENCED_STORE)") || strings.Contains(err.Error(), "secret") {
+			t.Errorf("Run with -store %s = %v, want an error naming -store without the password", url, err)
+		}
+	}
+	if code := migrate([]string{"-store", "memory"}, func(string) string { return "" }, io.Discard); code != 2 {
+		t.Errorf("migrate on a memory store: exit %d, want 2", code)
+	}
+}
