@@ -351,20 +351,6 @@ func (t *Tracker) Users() []string {
 	return out
 }
 
-// Online returns the bare JIDs of the users with at least one resource
-// online, in no particular order.
-func (t *Tracker) Online() []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []string
-	for jid, usr := range t.users {
-		if len(usr.resources) > 0 {
-			out = append(out, jid)
-		}
-	}
-	return out
-}
-
 // Probeable returns the bare JIDs of the users with at least one online
 // resource without a TTL: those the XMPP server can confirm. In no
 // particular order.
