@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"mellium.im/xmpp/jid"
 
 	"github.com/presenced/presenced/presence"
@@ -26,6 +29,22 @@ type Config struct {
 	PingInterval time.Duration
 	// WriteTimeout bounds each WebSocket write. Zero means 10s.
 	WriteTimeout time.Duration
+	// Authenticate, if set, is asked for every request except the
+	// dashboard's assets and /v1/health: it returns what the request may
+	// see, or an error (answered 401). Nil means no authentication: every
+	// client sees everything (for loopback and demos only).
+	Authenticate func(r *http.Request) (Access, error)
+	// AllowedOrigins lists the Origin values accepted on WebSocket
+	// upgrades, such as "https://dash.example.org"; "*" accepts any. Empty
+	// means same origin only (or no Origin header, as non-browser clients
+	// send).
+	AllowedOrigins []string
+	// StreamQueue bounds the changes waiting for one WebSocket client; when
+	// full the client is closed with code 4008. Zero means 1024.
+	StreamQueue int
+	// ResumeWindow is how many recent changes the bridge keeps so that a
+	// reconnecting client can resume without a snapshot. Zero means 16384.
+	ResumeWindow int
 	// Checks are reported by GET /v1/health: each returns nil when its
 	// subsystem is fine, or what is wrong. Nil means no checks.
 	Checks map[string]func() error
@@ -33,9 +52,12 @@ type Config struct {
 
 // Bridge is the HTTP handler of the REST and WebSocket API.
 type Bridge struct {
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
+	cfg      Config
+	log      *slog.Logger
+	mux      *http.ServeMux
+	hub      *hub
+	hubOnce  sync.Once
+	upgrader websocket.Upgrader
 }
 
 // New returns a Bridge. It panics if cfg.Tracker is nil, a programming
@@ -53,7 +75,15 @@ func New(cfg Config) *Bridge {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
-	b := &Bridge{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	if cfg.StreamQueue <= 0 {
+		cfg.StreamQueue = 1024
+	}
+	if cfg.ResumeWindow <= 0 {
+		cfg.ResumeWindow = 16384
+	}
+	b := &Bridge{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
+		hub: newHub(cfg.Tracker, cfg.Logger, cfg.ResumeWindow, cfg.StreamQueue)}
+	b.upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 4096, CheckOrigin: b.checkOrigin}
 	b.mux.Handle("/v1/presence", get(b.list))
 	b.mux.Handle("/v1/presence/{jid}", get(b.user))
 	b.mux.Handle("/v1/stream", get(b.stream))
@@ -82,6 +112,9 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	defer stopHub()
+	b.startHub(hubCtx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -95,6 +128,49 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 	err := srv.Shutdown(sctx)
 	<-errc
 	return err
+}
+
+// startHub starts the hub once; it runs until ctx ends. A stream request
+// on a Bridge used as a plain http.Handler, without Serve or Start, starts
+// it for the life of the process.
+func (b *Bridge) startHub(ctx context.Context) {
+	b.hubOnce.Do(func() { b.hub.start(ctx) })
+}
+
+// Start starts the bridge's background work (the hub that fans changes out
+// to WebSocket clients) until ctx ends. Serve calls it; call it yourself
+// when mounting the Bridge as a plain http.Handler.
+func (b *Bridge) Start(ctx context.Context) { b.startHub(ctx) }
+
+// checkOrigin accepts WebSocket upgrades without an Origin (non-browser
+// clients), from the same host, or from a configured origin.
+func (b *Bridge) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	for _, o := range b.cfg.AllowedOrigins {
+		if o == "*" || o == origin {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+// authenticate runs Config.Authenticate; on failure it answers 401 and
+// returns false.
+func (b *Bridge) authenticate(w http.ResponseWriter, r *http.Request) (Access, bool) {
+	if b.cfg.Authenticate == nil {
+		return nil, true
+	}
+	a, err := b.cfg.Authenticate(r)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="presenced"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
+		return nil, false
+	}
+	return a, true
 }
 
 // get allows GET (and HEAD) only, and answers anything else with a JSON 405.

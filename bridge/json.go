@@ -140,3 +140,10 @@ func toChange(ev *presence.Event) changeFrame {
 		User:     aggregateJSON{Online: a.Online, Show: wireShow(a.Online, a.Show), Status: a.Status, Priority: a.Priority, Resource: a.Resource},
 	}
 }
+
+// errorFrame tells a stream client what was wrong with its message.
+type errorFrame struct {
+	Type    string `json:"type"` // "error"
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}

@@ -2,9 +2,11 @@ package bridge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -16,68 +18,177 @@ import (
 // client messages yet beyond control frames.
 const maxClientFrame = 4096
 
-var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 4096}
+// Close codes of the stream (docs/api.md).
+const (
+	// closeSlowConsumer: the client read too slowly and its queue filled;
+	// reconnect with resume=<last seq> to continue.
+	closeSlowConsumer = 4008
+)
 
-// stream serves GET /v1/stream: a snapshot frame, then a change frame per
-// event, in sequence order. See docs/api.md.
+// clientMessage is what a client may send on the stream.
+type clientMessage struct {
+	Type    string   `json:"type"` // "subscribe"
+	Domains []string `json:"domains"`
+	Users   []string `json:"users"`
+	Show    []string `json:"show"`
+}
+
+// stream serves GET /v1/stream: a snapshot frame (or, with resume=<seq>
+// within the hub's window, the missed changes), then a change frame per
+// event that the client's filter and token let through, in sequence order.
+// See docs/api.md.
 func (b *Bridge) stream(w http.ResponseWriter, r *http.Request) {
-	conn, err := upgrader.Upgrade(w, r, nil)
+	access, ok := b.authenticate(w, r)
+	if !ok {
+		return
+	}
+	b.startHub(context.Background()) // a no-op once Serve or Start ran
+	filter, err := filterFromQuery(r.URL.Query(), access)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_filter", err.Error())
+		return
+	}
+	var resume uint64
+	if v := r.URL.Query().Get("resume"); v != "" {
+		if resume, err = strconv.ParseUint(v, 10, 64); err != nil {
+			writeError(w, http.StatusBadRequest, "bad_resume", "resume must be a sequence number")
+			return
+		}
+	}
+	ws, err := b.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered the client with an HTTP error
 	}
-	defer conn.Close()
+	defer ws.Close()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 
-	// Reader: keeps control frames flowing and notices the client leaving.
-	conn.SetReadLimit(maxClientFrame)
+	// Reader: control frames, subscribe messages, and the client leaving.
+	ws.SetReadLimit(maxClientFrame)
 	wait := 2 * b.cfg.PingInterval
-	_ = conn.SetReadDeadline(time.Now().Add(wait))
-	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wait)) })
+	_ = ws.SetReadDeadline(time.Now().Add(wait))
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(wait)) })
+	// What the reader learns goes to the writer (gorilla allows one data
+	// writer): a new filter, or an error to tell the client.
+	inbox := make(chan any, 8)
 	go func() {
 		defer cancel()
 		for {
-			// Read each message to its end: the size limit is enforced on
-			// the whole message, and a message split into frames would
-			// escape it if skipped by the next NextReader.
-			_, msg, err := conn.NextReader()
-			if err == nil {
-				_, err = io.Copy(io.Discard, msg)
-			}
+			_, data, err := ws.ReadMessage()
 			if err != nil {
 				return
 			}
+			var msg any
+			var m clientMessage
+			switch {
+			case json.Unmarshal(data, &m) != nil:
+				msg = errorFrame{Type: "error", Code: "bad_message", Message: "not a JSON object"}
+			case m.Type != "subscribe":
+				msg = errorFrame{Type: "error", Code: "unknown_type", Message: fmt.Sprintf("unknown message type %q", m.Type)}
+			default:
+				f, err := newViewFilter(m.Domains, m.Users, m.Show, access)
+				if err != nil {
+					msg = errorFrame{Type: "error", Code: "bad_filter", Message: err.Error()}
+				} else {
+					msg = f
+				}
+			}
+			select {
+			case inbox <- msg:
+			default: // a client flooding messages loses some answers, not the stream
+			}
 		}
 	}()
+	go b.pinger(ctx, ws)
 
-	go b.pinger(ctx, conn)
-	err = b.follow(ctx, conn)
-	if err != nil && !errors.Is(err, context.Canceled) && !isClosed(err) {
+	err = b.follow(ctx, ws, filter, resume, inbox)
+	switch {
+	case errors.Is(err, errSlowConsumer):
+		// The close frame queues behind the data the client has not read
+		// yet: give it the write timeout to get there.
+		msg := websocket.FormatCloseMessage(closeSlowConsumer, "too slow: reconnect with resume=<last seq>")
+		_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(b.cfg.WriteTimeout))
+	case r.Context().Err() != nil:
+		msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
+		_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	case err != nil && !errors.Is(err, context.Canceled) && !isClosed(err):
 		b.log.Info("bridge: stream ended", "remote", r.RemoteAddr, "err", err)
-	}
-	msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
-	if r.Context().Err() != nil {
-		_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 	}
 }
 
-// follow writes the snapshot and then the feed until ctx ends or a write
-// fails. A lag past the feed's ring sends a new snapshot.
-func (b *Bridge) follow(ctx context.Context, conn *websocket.Conn) error {
-	buf := make([]presence.Event, 64)
-	for {
-		users, seq, sub := b.cfg.Tracker.Subscribe(presence.Filter{}, 0)
-		err := b.write(conn, snapshotFrame{Type: "snapshot", Seq: seq, Users: toUsers(users)})
-		for err == nil {
-			var n int
-			n, err = sub.Read(ctx, buf)
-			for i := 0; i < n && err == nil; i++ {
-				err = b.write(conn, toChange(&buf[i]))
+var errSlowConsumer = errors.New("bridge: slow consumer")
+
+// follow writes the snapshot (or the replay) and then the hub's events
+// until ctx ends or a write fails.
+func (b *Bridge) follow(ctx context.Context, ws *websocket.Conn, f *viewFilter, resume uint64, inbox <-chan any) error {
+	var (
+		users []presence.User
+		seq   uint64 // events up to seq are in what the client has
+	)
+	c, replayed := b.hub.join(resume, func() { users, seq = b.cfg.Tracker.Snapshot() })
+	defer b.hub.leave(c)
+	visible := map[string]bool{} // users the client holds, for the show filter
+	sendSnapshot := func() error {
+		visible = map[string]bool{}
+		out := make([]userJSON, 0, len(users))
+		for i := range users {
+			u := toUser(&users[i])
+			if f.user(u.JID) && f.show(u.Show) {
+				out = append(out, u)
+				visible[u.JID] = true
 			}
 		}
-		sub.Close()
-		if !errors.Is(err, presence.ErrLagged) {
-			return err
+		return b.write(ws, snapshotFrame{Type: "snapshot", Seq: seq, Users: out})
+	}
+	if replayed {
+		seq = resume
+	} else if err := sendSnapshot(); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.slow:
+			return errSlowConsumer
+		case msg := <-inbox:
+			var err error
+			switch m := msg.(type) {
+			case *viewFilter:
+				f = m
+				users, seq = b.cfg.Tracker.Snapshot()
+				err = sendSnapshot()
+			default:
+				err = b.write(ws, m)
+			}
+			if err != nil {
+				return err
+			}
+		case <-c.resync:
+			users, seq = b.cfg.Tracker.Snapshot()
+			if err := sendSnapshot(); err != nil {
+				return err
+			}
+		case he := <-c.queue:
+			select {
+			case <-c.slow: // overflowed while this writer was blocked
+				return errSlowConsumer
+			default:
+			}
+			if he.seq <= seq || !f.user(he.user) {
+				continue
+			}
+			want := f.show(he.show)
+			if !want && !visible[he.user] {
+				continue
+			}
+			// A user leaving the client's show filter gets one last frame,
+			// so the client can drop it.
+			visible[he.user] = want
+			_ = ws.SetWriteDeadline(time.Now().Add(b.cfg.WriteTimeout))
+			if err := ws.WriteMessage(websocket.TextMessage, he.frame); err != nil {
+				return err
+			}
 		}
 	}
 }

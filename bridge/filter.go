@@ -1,0 +1,84 @@
+package bridge
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Access is what one client may see; *auth.Claims implements it. A nil
+// Access (no authentication configured) sees everything.
+type Access interface {
+	CanSee(jid string) bool
+}
+
+// viewFilter selects the users and show values a client asked for, within
+// what its token allows.
+type viewFilter struct {
+	domains, users map[string]bool // empty: any
+	shows          map[string]bool // wire show values; empty: any
+	access         Access
+}
+
+var wireShows = map[string]bool{"available": true, "chat": true, "away": true, "xa": true, "dnd": true, "offline": true}
+
+// newViewFilter builds a filter from lists as clients send them; it
+// refuses unknown show values and empty list items.
+func newViewFilter(domains, users, shows []string, access Access) (*viewFilter, error) {
+	f := &viewFilter{access: access}
+	set := func(name string, vals []string, check func(string) bool) (map[string]bool, error) {
+		if len(vals) == 0 {
+			return nil, nil
+		}
+		m := make(map[string]bool, len(vals))
+		for _, v := range vals {
+			v = strings.TrimSpace(v)
+			if v == "" || (check != nil && !check(v)) {
+				return nil, fmt.Errorf("%s: %q is not allowed", name, v)
+			}
+			m[v] = true
+		}
+		return m, nil
+	}
+	var err error
+	if f.domains, err = set("domains", domains, func(s string) bool { return !strings.ContainsAny(s, "@/") }); err != nil {
+		return nil, err
+	}
+	if f.users, err = set("users", users, func(s string) bool { return strings.Contains(s, "@") && !strings.Contains(s, "/") }); err != nil {
+		return nil, err
+	}
+	if f.shows, err = set("show", shows, func(s string) bool { return wireShows[s] }); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// filterFromQuery reads domains, users and show (comma-separated) from a
+// URL query.
+func filterFromQuery(q url.Values, access Access) (*viewFilter, error) {
+	list := func(k string) []string {
+		if v := q.Get(k); v != "" {
+			return strings.Split(v, ",")
+		}
+		return nil
+	}
+	return newViewFilter(list("domains"), list("users"), list("show"), access)
+}
+
+// user reports whether the client follows this user at all.
+func (f *viewFilter) user(jid string) bool {
+	if f.access != nil && !f.access.CanSee(jid) {
+		return false
+	}
+	if len(f.domains) == 0 && len(f.users) == 0 {
+		return true
+	}
+	if f.users[jid] {
+		return true
+	}
+	_, dom, _ := strings.Cut(jid, "@")
+	return f.domains[dom]
+}
+
+// show reports whether a wire show value is wanted.
+func (f *viewFilter) show(s string) bool { return len(f.shows) == 0 || f.shows[s] }

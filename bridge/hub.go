@@ -1,0 +1,158 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// hubEvent is one change, encoded once for every connection.
+type hubEvent struct {
+	seq     uint64
+	user    string
+	show    string // the user's aggregate show after the change, on the wire
+	offline bool   // the user has no resource left
+	frame   []byte // the change frame, JSON
+}
+
+// conn is what the hub knows of one WebSocket connection.
+type conn struct {
+	queue chan *hubEvent // bounded: a full queue ends the connection
+	// resync is signalled when the hub lost events: the connection must
+	// start over from a snapshot.
+	resync chan struct{}
+	slow   chan struct{} // closed when the queue overflowed
+	once   sync.Once
+}
+
+// hub follows the tracker with one subscription, encodes each event once,
+// keeps the most recent ones for clients that resume, and hands them to
+// every connection's bounded queue. Connections filter for themselves.
+type hub struct {
+	tracker *presence.Tracker
+	log     *slog.Logger
+	queue   int // per-connection queue length
+
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+	ring  []*hubEvent // recent events, oldest first within the window
+	head  int         // index of the oldest in ring when full
+	count int
+	last  uint64 // seq of the last event handed out
+}
+
+func newHub(t *presence.Tracker, log *slog.Logger, window, queue int) *hub {
+	return &hub{tracker: t, log: log, queue: queue, conns: map[*conn]struct{}{}, ring: make([]*hubEvent, window)}
+}
+
+// start subscribes to the tracker now, so that connections joining from
+// now on miss nothing, and follows it in a goroutine until ctx ends.
+func (h *hub) start(ctx context.Context) {
+	sub := h.subscribe()
+	go h.run(ctx, sub)
+}
+
+// subscribe takes a new subscription; if the hub missed events (first
+// start, or a lag), its window is no longer contiguous and every connection
+// is told to start over from a snapshot.
+func (h *hub) subscribe() *presence.Subscription {
+	_, seq, sub := h.tracker.Subscribe(presence.Filter{}, 1<<16)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.last != seq {
+		h.count, h.head, h.last = 0, 0, seq
+		for c := range h.conns {
+			select {
+			case c.resync <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return sub
+}
+
+func (h *hub) run(ctx context.Context, sub *presence.Subscription) {
+	buf := make([]presence.Event, 256)
+	for {
+		n, err := sub.Read(ctx, buf)
+		if err != nil {
+			sub.Close()
+			if !errors.Is(err, presence.ErrLagged) {
+				return
+			}
+			h.log.Warn("bridge: the hub fell behind the tracker; clients resync")
+			sub = h.subscribe()
+			continue
+		}
+		for i := range buf[:n] {
+			h.publish(&buf[i])
+		}
+	}
+}
+
+func (h *hub) publish(ev *presence.Event) {
+	frame, err := json.Marshal(toChange(ev))
+	if err != nil {
+		h.log.Error("bridge: encoding a change", "err", err)
+		return
+	}
+	he := &hubEvent{seq: ev.Seq, user: ev.User, show: wireShow(ev.Aggregate.Online, ev.Aggregate.Show),
+		offline: !ev.Aggregate.Online, frame: frame}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.ring) > 0 {
+		if h.count < len(h.ring) {
+			h.ring[(h.head+h.count)%len(h.ring)] = he
+			h.count++
+		} else {
+			h.ring[h.head] = he
+			h.head = (h.head + 1) % len(h.ring)
+		}
+	}
+	h.last = ev.Seq
+	for c := range h.conns {
+		select {
+		case c.queue <- he:
+		default:
+			c.once.Do(func() { close(c.slow) })
+		}
+	}
+}
+
+// join registers a connection. If resume is positive and the window still
+// holds every event after it, those are queued and replayed is true;
+// otherwise the caller sends a snapshot, taken with the hub locked so that
+// no event slips between it and the queue (events the snapshot already
+// holds are skipped by their seq).
+func (h *hub) join(resume uint64, snapshot func()) (c *conn, replayed bool) {
+	c = &conn{queue: make(chan *hubEvent, h.queue), resync: make(chan struct{}, 1), slow: make(chan struct{})}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.conns[c] = struct{}{}
+	if resume > 0 && resume <= h.last && h.count > 0 {
+		oldest := h.ring[h.head].seq
+		if resume+1 >= oldest && int(h.last-resume) <= cap(c.queue) {
+			for i := 0; i < h.count; i++ {
+				if he := h.ring[(h.head+i)%len(h.ring)]; he.seq > resume {
+					c.queue <- he
+				}
+			}
+			return c, true
+		}
+	}
+	if resume > 0 && resume == h.last {
+		return c, true // nothing missed
+	}
+	snapshot()
+	return c, false
+}
+
+func (h *hub) leave(c *conn) {
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+}
