@@ -8,12 +8,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
-	"mellium.im/xmpp/jid"
 
 	"github.com/presenced/presenced/presence"
 )
@@ -45,6 +45,15 @@ type Config struct {
 	// ResumeWindow is how many recent changes the bridge keeps so that a
 	// reconnecting client can resume without a snapshot. Zero means 16384.
 	ResumeWindow int
+	// RatePerSecond and RateBurst limit REST requests and WebSocket
+	// connects per token subject, or per client IP without a token; zero
+	// means 20 per second with bursts of 40. Over the limit: 429 with
+	// Retry-After.
+	RatePerSecond float64
+	RateBurst     int
+	// History, if set, serves GET /v1/presence/{jid}/history (the
+	// PostgreSQL store provides it); nil answers 501.
+	History func(ctx context.Context, jid string, since, until time.Time, limit int) ([]HistoryEntry, error)
 	// Checks are reported by GET /v1/health: each returns nil when its
 	// subsystem is fine, or what is wrong. Nil means no checks.
 	Checks map[string]func() error
@@ -57,6 +66,7 @@ type Bridge struct {
 	mux      *http.ServeMux
 	hub      *hub
 	hubOnce  sync.Once
+	limits   *limiter
 	upgrader websocket.Upgrader
 }
 
@@ -81,11 +91,21 @@ func New(cfg Config) *Bridge {
 	if cfg.ResumeWindow <= 0 {
 		cfg.ResumeWindow = 16384
 	}
-	b := &Bridge{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
+	if cfg.RatePerSecond <= 0 {
+		cfg.RatePerSecond = 20
+	}
+	if cfg.RateBurst <= 0 {
+		cfg.RateBurst = 40
+	}
+	b := &Bridge{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), limits: newLimiter(cfg.RatePerSecond, cfg.RateBurst),
 		hub: newHub(cfg.Tracker, cfg.Logger, cfg.ResumeWindow, cfg.StreamQueue)}
 	b.upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 4096, CheckOrigin: b.checkOrigin}
-	b.mux.Handle("/v1/presence", get(b.list))
-	b.mux.Handle("/v1/presence/{jid}", get(b.user))
+	b.mux.Handle("/v1/presence", get(b.guard(b.list)))
+	b.mux.Handle("/v1/presence/{jid}", get(b.guard(b.user)))
+	b.mux.Handle("/v1/presence/{jid}/history", get(b.guard(b.history)))
+	b.mux.Handle("/v1/counts", get(b.guard(b.counts)))
+	b.mux.Handle("/v1/webpresence", methods(b.guard(b.webPresence), http.MethodPost))
+	b.mux.Handle("/v1/webpresence/{resource}", methods(b.guard(b.webPresence), http.MethodDelete))
 	b.mux.Handle("/v1/stream", get(b.stream))
 	b.mux.Handle("/v1/health", get(b.health))
 	b.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -174,35 +194,20 @@ func (b *Bridge) authenticate(w http.ResponseWriter, r *http.Request) (Access, b
 }
 
 // get allows GET (and HEAD) only, and answers anything else with a JSON 405.
-func get(h http.HandlerFunc) http.Handler {
+func get(h http.HandlerFunc) http.Handler { return methods(h, http.MethodGet, http.MethodHead) }
+
+// methods allows the given methods only, and answers anything else with a
+// JSON 405 and an Allow header.
+func methods(h http.HandlerFunc, allowed ...string) http.Handler {
+	allow := strings.Join(allowed, ", ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
+		if !slices.Contains(allowed, r.Method) {
+			w.Header().Set("Allow", allow)
 			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path)
 			return
 		}
 		h(w, r)
 	})
-}
-
-func (b *Bridge) list(w http.ResponseWriter, r *http.Request) {
-	users, seq := b.cfg.Tracker.Snapshot()
-	writeJSON(w, http.StatusOK, listJSON{Seq: seq, Users: toUsers(users)})
-}
-
-func (b *Bridge) user(w http.ResponseWriter, r *http.Request) {
-	raw := r.PathValue("jid")
-	j, err := jid.Parse(raw)
-	if err != nil || j.Localpart() == "" {
-		writeError(w, http.StatusBadRequest, "bad_jid", "not a user JID: "+raw)
-		return
-	}
-	u, ok := b.cfg.Tracker.Get(j.Bare().String())
-	if !ok {
-		writeError(w, http.StatusNotFound, "unknown_user", "no presence known for "+j.Bare().String())
-		return
-	}
-	writeJSON(w, http.StatusOK, toUser(&u))
 }
 
 // health serves GET /v1/health: "ok" when every check passes, "degraded"

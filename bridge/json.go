@@ -59,6 +59,8 @@ type aggregateJSON struct {
 type listJSON struct {
 	Seq   uint64     `json:"seq"`
 	Users []userJSON `json:"users"`
+	// NextCursor, when set, fetches the next page (?cursor=...).
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 // snapshotFrame is the first WebSocket frame, and the one sent after a lag.

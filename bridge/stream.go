@@ -42,6 +42,10 @@ func (b *Bridge) stream(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if ok, wait := b.limits.allow(clientKey(r, access)); !ok {
+		tooMany(w, wait)
+		return
+	}
 	b.startHub(context.Background()) // a no-op once Serve or Start ran
 	filter, err := filterFromQuery(r.URL.Query(), access)
 	if err != nil {

@@ -1,0 +1,321 @@
+package bridge
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/presenced/presenced/presence"
+)
+
+type accessKey struct{}
+
+// accessOf returns what the request may see (nil: everything).
+func accessOf(r *http.Request) Access {
+	a, _ := r.Context().Value(accessKey{}).(Access)
+	return a
+}
+
+// guard authenticates and rate-limits a request before h runs.
+func (b *Bridge) guard(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a, ok := b.authenticate(w, r)
+		if !ok {
+			return
+		}
+		if ok, wait := b.limits.allow(clientKey(r, a)); !ok {
+			tooMany(w, wait)
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), accessKey{}, a)))
+	}
+}
+
+// Page size of GET /v1/presence.
+const (
+	defaultPageSize = 500
+	maxPageSize     = 5000
+)
+
+// list serves GET /v1/presence: users the token may see, filtered by
+// domains, users and show, sorted by JID, a page at a time.
+func (b *Bridge) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f, err := filterFromQuery(q, accessOf(r))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_filter", err.Error())
+		return
+	}
+	limit := defaultPageSize
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > maxPageSize {
+			writeError(w, http.StatusBadRequest, "bad_limit", "limit must be 1 to "+strconv.Itoa(maxPageSize))
+			return
+		}
+	}
+	var after string
+	if c := q.Get("cursor"); c != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "bad_cursor", "cursor is not one this server gave")
+			return
+		}
+		after = string(raw)
+	}
+	users, seq := b.cfg.Tracker.Snapshot() // sorted by JID
+	start, _ := slices.BinarySearchFunc(users, after, func(u presence.User, jid string) int { return strings.Compare(u.JID, jid) })
+	if after != "" && start < len(users) && users[start].JID == after {
+		start++
+	}
+	out := listJSON{Seq: seq, Users: []userJSON{}}
+	for i := start; i < len(users); i++ {
+		u := toUser(&users[i])
+		if !f.user(u.JID) || !f.show(u.Show) {
+			continue
+		}
+		if len(out.Users) == limit {
+			out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(out.Users[limit-1].JID))
+			break
+		}
+		out.Users = append(out.Users, u)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// user serves GET /v1/presence/{jid}. A user the token may not see is
+// answered like an unknown one.
+func (b *Bridge) user(w http.ResponseWriter, r *http.Request) {
+	bare, ok := pathJID(w, r)
+	if !ok {
+		return
+	}
+	u, found := b.cfg.Tracker.Get(bare)
+	if a := accessOf(r); !found || a != nil && !a.CanSee(bare) {
+		writeError(w, http.StatusNotFound, "unknown_user", "no presence known for "+bare)
+		return
+	}
+	writeJSON(w, http.StatusOK, toUser(&u))
+}
+
+func pathJID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	raw := r.PathValue("jid")
+	j, err := jid.Parse(raw)
+	if err != nil || j.Localpart() == "" {
+		writeError(w, http.StatusBadRequest, "bad_jid", "not a user JID: "+raw)
+		return "", false
+	}
+	return j.Bare().String(), true
+}
+
+// countsJSON answers GET /v1/counts.
+type countsJSON struct {
+	Seq      uint64                      `json:"seq"`
+	Users    int                         `json:"users"`
+	Online   int                         `json:"online"`
+	ByShow   map[string]int              `json:"by_show"`
+	ByDomain map[string]domainCountsJSON `json:"by_domain"`
+}
+
+type domainCountsJSON struct {
+	Users  int `json:"users"`
+	Online int `json:"online"`
+}
+
+// counts serves GET /v1/counts: how many users the token may see, by show
+// and by domain.
+func (b *Bridge) counts(w http.ResponseWriter, r *http.Request) {
+	f, err := filterFromQuery(r.URL.Query(), accessOf(r))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_filter", err.Error())
+		return
+	}
+	users, seq := b.cfg.Tracker.Snapshot()
+	out := countsJSON{Seq: seq, ByShow: map[string]int{}, ByDomain: map[string]domainCountsJSON{}}
+	for _, s := range []string{"available", "chat", "away", "xa", "dnd", "offline"} {
+		out.ByShow[s] = 0
+	}
+	for i := range users {
+		u := &users[i]
+		show := wireShow(u.Online, u.Show)
+		if !f.user(u.JID) || !f.show(show) {
+			continue
+		}
+		_, dom, _ := strings.Cut(u.JID, "@")
+		d := out.ByDomain[dom]
+		d.Users++
+		out.Users++
+		if u.Online {
+			d.Online++
+			out.Online++
+		}
+		out.ByDomain[dom] = d
+		out.ByShow[show]++
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// HistoryEntry is one row of a user's presence history.
+type HistoryEntry struct {
+	Time     time.Time `json:"time"`
+	Resource string    `json:"resource"`
+	Event    string    `json:"event"`
+	Show     string    `json:"show"`
+	Status   string    `json:"status"`
+	Priority int       `json:"priority"`
+	Reason   string    `json:"reason,omitempty"`
+}
+
+// history serves GET /v1/presence/{jid}/history?since=&until=&limit=.
+func (b *Bridge) history(w http.ResponseWriter, r *http.Request) {
+	bare, ok := pathJID(w, r)
+	if !ok {
+		return
+	}
+	if a := accessOf(r); a != nil && !a.CanSee(bare) {
+		writeError(w, http.StatusNotFound, "unknown_user", "no presence known for "+bare)
+		return
+	}
+	if b.cfg.History == nil {
+		writeError(w, http.StatusNotImplemented, "no_history", "history needs the PostgreSQL store")
+		return
+	}
+	q := r.URL.Query()
+	until := time.Now()
+	since := until.Add(-24 * time.Hour)
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &since}, {"until", &until}} {
+		if v := q.Get(p.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "bad_time", p.name+" must be an RFC 3339 time")
+				return
+			}
+			*p.dst = t
+		}
+	}
+	limit := 1000
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			writeError(w, http.StatusBadRequest, "bad_limit", "limit must be 1 to 10000")
+			return
+		}
+		limit = n
+	}
+	entries, err := b.cfg.History(r.Context(), bare, since, until, limit)
+	if err != nil {
+		b.log.Warn("bridge: history", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "history_unavailable", "the history could not be read; try again later")
+		return
+	}
+	if entries == nil {
+		entries = []HistoryEntry{}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		JID     string         `json:"jid"`
+		Entries []HistoryEntry `json:"entries"`
+	}{bare, entries})
+}
+
+// webPresenceJSON is the body of POST /v1/webpresence.
+type webPresenceJSON struct {
+	// JID is the user; with authentication it must be the token's subject
+	// (and may be left out).
+	JID      string `json:"jid"`
+	Resource string `json:"resource"`
+	Show     string `json:"show"` // available (or empty), chat, away, xa, dnd
+	Status   string `json:"status"`
+	Priority int    `json:"priority"`
+	// TTL is how long the presence holds without a refresh (seconds,
+	// 5..3600; zero means 60).
+	TTL int `json:"ttl"`
+}
+
+// webPresence serves POST /v1/webpresence (publish or refresh) and DELETE
+// /v1/webpresence/{resource} (go offline): a web client's own presence,
+// which expires unless refreshed within its TTL and aggregates with the
+// user's XMPP resources.
+func (b *Bridge) webPresence(w http.ResponseWriter, r *http.Request) {
+	subject := ""
+	if s, ok := accessOf(r).(interface{ Key() string }); ok {
+		subject = s.Key()
+	}
+	if b.cfg.Authenticate != nil && subject == "" {
+		writeError(w, http.StatusForbidden, "no_subject", "the token names no user (sub) to publish presence for")
+		return
+	}
+	if r.Method == http.MethodDelete {
+		user := subject
+		if user == "" {
+			user = r.URL.Query().Get("jid")
+		}
+		res := r.PathValue("resource")
+		if user == "" || res == "" {
+			writeError(w, http.StatusBadRequest, "bad_request", "a user and a resource are needed")
+			return
+		}
+		b.cfg.Tracker.Apply(presence.Update{User: user, Resource: "web/" + res, Reason: presence.ReasonClient})
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	var body webPresenceJSON
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the body must be under 4 KiB")
+			return
+		}
+		writeError(w, http.StatusBadRequest, "bad_json", err.Error())
+		return
+	}
+	if subject != "" {
+		if body.JID != "" && body.JID != subject {
+			writeError(w, http.StatusForbidden, "not_yours", "a token publishes presence for its own subject only")
+			return
+		}
+		body.JID = subject
+	}
+	j, err := jid.Parse(body.JID)
+	if err != nil || j.Localpart() == "" || j.Resourcepart() != "" {
+		writeError(w, http.StatusBadRequest, "bad_jid", "jid must be a bare user JID")
+		return
+	}
+	show := presence.ShowNone
+	if body.Show != "" && body.Show != "available" {
+		var ok bool
+		if show, ok = presence.ParseShow(body.Show); !ok {
+			writeError(w, http.StatusBadRequest, "bad_show", "show must be available, chat, away, xa or dnd")
+			return
+		}
+	}
+	if body.Resource == "" || len(body.Resource) > 64 || body.Priority < -128 || body.Priority > 127 {
+		writeError(w, http.StatusBadRequest, "bad_request", "resource (1-64 characters) is required; priority is -128..127")
+		return
+	}
+	ttl := time.Duration(body.TTL) * time.Second
+	if body.TTL == 0 {
+		ttl = time.Minute
+	} else if body.TTL < 5 || body.TTL > 3600 {
+		writeError(w, http.StatusBadRequest, "bad_ttl", "ttl must be 5 to 3600 seconds")
+		return
+	}
+	user := j.Bare().String()
+	// Web resources live in their own namespace, so a web client can never
+	// overwrite (or be overwritten by) an XMPP resource of the same name.
+	b.cfg.Tracker.Apply(presence.Update{User: user, Resource: "web/" + body.Resource, Available: true,
+		Show: show, Status: body.Status, Priority: body.Priority, TTL: ttl})
+	u, _ := b.cfg.Tracker.Get(user)
+	writeJSON(w, http.StatusOK, toUser(&u))
+}
