@@ -15,6 +15,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/presenced/presenced/docs"
+
 	"github.com/presenced/presenced/presence"
 )
 
@@ -67,6 +69,7 @@ type Bridge struct {
 	hub      *hub
 	hubOnce  sync.Once
 	limits   *limiter
+	routes   []string
 	upgrader websocket.Upgrader
 }
 
@@ -100,19 +103,33 @@ func New(cfg Config) *Bridge {
 	b := &Bridge{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), limits: newLimiter(cfg.RatePerSecond, cfg.RateBurst),
 		hub: newHub(cfg.Tracker, cfg.Logger, cfg.ResumeWindow, cfg.StreamQueue)}
 	b.upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 4096, CheckOrigin: b.checkOrigin}
-	b.mux.Handle("/v1/presence", get(b.guard(b.list)))
-	b.mux.Handle("/v1/presence/{jid}", get(b.guard(b.user)))
-	b.mux.Handle("/v1/presence/{jid}/history", get(b.guard(b.history)))
-	b.mux.Handle("/v1/counts", get(b.guard(b.counts)))
-	b.mux.Handle("/v1/webpresence", methods(b.guard(b.webPresence), http.MethodPost))
-	b.mux.Handle("/v1/webpresence/{resource}", methods(b.guard(b.webPresence), http.MethodDelete))
-	b.mux.Handle("/v1/stream", get(b.stream))
-	b.mux.Handle("/v1/health", get(b.health))
+	b.handle("/v1/presence", get(b.guard(b.list)))
+	b.handle("/v1/presence/{jid}", get(b.guard(b.user)))
+	b.handle("/v1/presence/{jid}/history", get(b.guard(b.history)))
+	b.handle("/v1/counts", get(b.guard(b.counts)))
+	b.handle("/v1/webpresence", methods(b.guard(b.webPresence), http.MethodPost))
+	b.handle("/v1/webpresence/{resource}", methods(b.guard(b.webPresence), http.MethodDelete))
+	b.handle("/v1/stream", get(b.stream))
+	b.handle("/v1/health", get(b.health))
+	b.handle("/v1/openapi.yaml", get(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(docs.OpenAPI)
+	}))
 	b.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no route for "+r.URL.Path)
 	})
 	return b
 }
+
+// handle registers an API route and remembers its pattern (see Routes).
+func (b *Bridge) handle(pattern string, h http.Handler) {
+	b.mux.Handle(pattern, h)
+	b.routes = append(b.routes, pattern)
+}
+
+// Routes returns the patterns of the API routes, for the test that checks
+// each is in docs/openapi.yaml.
+func (b *Bridge) Routes() []string { return slices.Clone(b.routes) }
 
 // ServeHTTP implements http.Handler.
 func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.mux.ServeHTTP(w, r) }
