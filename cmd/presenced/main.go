@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -47,6 +48,12 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.Server, "server", env("SERVER", "127.0.0.1:8888"), "XMPP server's component listener, host:port (PRESENCED_SERVER)")
 	fs.StringVar(&o.HTTP, "http", env("HTTP", "127.0.0.1:8080"), "HTTP listen address of the REST and WebSocket API (PRESENCED_HTTP)")
 	fs.StringVar(&o.Store, "store", env("STORE", "memory"), "where presence is mirrored: memory, or a PostgreSQL URL postgres://... (PRESENCED_STORE)")
+	jwtKeys := fs.String("jwt-keys", env("JWT_KEYS", ""), "comma-separated key files for JWT authentication: PEM public keys (RS256, ES256, EdDSA) or hs256:<secret file>; empty with no -jwks means NO authentication (PRESENCED_JWT_KEYS)")
+	fs.StringVar(&o.JWKS, "jwks", env("JWKS", ""), "a JSON Web Key Set file for JWT authentication (PRESENCED_JWKS)")
+	fs.StringVar(&o.JWTIssuer, "jwt-issuer", env("JWT_ISSUER", ""), "required iss claim, when set (PRESENCED_JWT_ISSUER)")
+	fs.StringVar(&o.JWTAudience, "jwt-audience", env("JWT_AUDIENCE", ""), "required aud claim, when set (PRESENCED_JWT_AUDIENCE)")
+	origins := fs.String("allowed-origins", env("ALLOWED_ORIGINS", ""), "comma-separated Origins allowed to open the WebSocket from a browser, or *; empty: same origin only (PRESENCED_ALLOWED_ORIGINS)")
+	fs.Float64Var(&o.RatePerSecond, "rate", envFloat(getenv, "PRESENCED_RATE", 20), "requests per second per token (or per IP without one); bursts of twice that (PRESENCED_RATE)")
 	durations := []struct {
 		dst        *time.Duration
 		flag, help string
@@ -72,6 +79,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	o.JWTKeys = splitList(*jwtKeys)
+	o.AllowedOrigins = splitList(*origins)
 	for i, d := range durations {
 		v, err := time.ParseDuration(*raw[i])
 		if err != nil || v < 0 || v == 0 && d.flag != "retention" {
@@ -115,4 +124,21 @@ func migrate(args []string, getenv func(string) string, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "presenced migrate: schema at version %d; applied now: %v\n", pgstore.SchemaVersion(), applied)
 	return 0
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func envFloat(getenv func(string) string, name string, def float64) float64 {
+	if v, err := strconv.ParseFloat(getenv(name), 64); err == nil && v > 0 {
+		return v
+	}
+	return def
 }

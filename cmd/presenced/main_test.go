@@ -6,9 +6,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 func TestParseOptions(t *testing.T) {
@@ -114,4 +118,47 @@ func TestRunNamesTheStoreSetting(t *testing.T) {
 	if code := migrate([]string{"-store", "memory"}, func(string) string { return "" }, io.Discard); code != 2 {
 		t.Errorf("migrate on a memory store: exit %d, want 2", code)
 	}
+}
+
+func TestRunWithJWT(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("a-test-secret-of-enough-length-32b"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan net.Addr, 1)
+	o, err := parseOptions([]string{"-jid", "presence.localhost", "-secret", "s", "-server", "127.0.0.1:1", "-http", "127.0.0.1:0",
+		"-jwt-keys", "hs256:" + secret}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Ready = func(a net.Addr) { ready <- a }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- Run(ctx, o) }()
+	base := "http://" + (<-ready).String()
+	get := func(token string) int {
+		req, _ := http.NewRequest("GET", base+"/v1/presence", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "alice@localhost",
+		"exp": time.Now().Add(time.Hour).Unix(), "domains": []string{"localhost"}}).SignedString([]byte("a-test-secret-of-enough-length-32b"))
+	if code := get(""); code != 401 {
+		t.Errorf("no token: %d", code)
+	}
+	if code := get(tok + "x"); code != 401 {
+		t.Errorf("forged token: %d", code)
+	}
+	if code := get(tok); code != 200 {
+		t.Errorf("good token: %d", code)
+	}
+	cancel()
+	<-done
 }

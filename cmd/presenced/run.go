@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/presenced/presenced/bridge"
+	"github.com/presenced/presenced/bridge/auth"
 	"github.com/presenced/presenced/component"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
@@ -40,6 +42,14 @@ type Options struct {
 	LinkGrace, PingInterval, PingTimeout, SweepInterval, KeepAlive time.Duration
 	// Retention: see pgstore.Config.Retention; zero keeps history forever.
 	Retention time.Duration
+	// JWTKeys, JWKS, JWTIssuer, JWTAudience configure authentication (see
+	// bridge/auth.Config); with no keys at all the API is open to everyone.
+	JWTKeys                      []string
+	JWKS, JWTIssuer, JWTAudience string
+	// AllowedOrigins: see bridge.Config.AllowedOrigins.
+	AllowedOrigins []string
+	// RatePerSecond: see bridge.Config.RatePerSecond; zero means 20.
+	RatePerSecond float64
 	// Logger receives all logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Ready, if set, is called with the bridge's address once it listens.
@@ -119,7 +129,39 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return nil
 	}
-	web := &httpService{bridge: bridge.New(bridge.Config{Tracker: tracker, Logger: log, Checks: checks}), ln: ln}
+	bcfg := bridge.Config{Tracker: tracker, Logger: log, Checks: checks, AllowedOrigins: opts.AllowedOrigins,
+		RatePerSecond: opts.RatePerSecond, RateBurst: int(2 * opts.RatePerSecond)}
+	if len(opts.JWTKeys) > 0 || opts.JWKS != "" {
+		v, err := auth.NewVerifier(auth.Config{KeyFiles: opts.JWTKeys, JWKSFile: opts.JWKS, Issuer: opts.JWTIssuer, Audience: opts.JWTAudience})
+		if err != nil {
+			return fmt.Errorf("presenced: -jwt-keys/-jwks (PRESENCED_JWT_KEYS/PRESENCED_JWKS): %w", err)
+		}
+		bcfg.Authenticate = func(r *http.Request) (bridge.Access, error) {
+			tok, ok := auth.TokenFromRequest(r)
+			if !ok {
+				return nil, errors.New("auth: no token: send Authorization: Bearer <JWT>")
+			}
+			c, err := v.Verify(tok)
+			if err != nil {
+				return nil, err
+			}
+			return claimsAccess{c}, nil
+		}
+	} else {
+		log.Warn("presenced: no -jwt-keys or -jwks: the API is open to anyone who can reach " + opts.HTTP)
+	}
+	if pg, ok := st.(*pgstore.Store); ok {
+		bcfg.History = func(ctx context.Context, jid string, since, until time.Time, limit int) ([]bridge.HistoryEntry, error) {
+			rows, err := pg.History(ctx, jid, since, until, limit)
+			out := make([]bridge.HistoryEntry, len(rows))
+			for i, h := range rows {
+				out[i] = bridge.HistoryEntry{Time: h.At, Resource: h.Resource, Event: h.Event, Show: h.Show,
+					Status: h.Status, Priority: h.Priority, Reason: h.Reason}
+			}
+			return out, err
+		}
+	}
+	web := &httpService{bridge: bridge.New(bcfg), ln: ln}
 	writer := &store.Writer{Tracker: tracker, Store: st, Logger: log}
 
 	log.Info("presenced: serving", "http", ln.Addr().String(), "component", opts.JID, "server", opts.Server, "store", storeName)
@@ -197,3 +239,9 @@ func (timers) String() string { return "timers" }
 func isPostgres(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
+
+// claimsAccess adapts verified claims to the bridge: what the token may
+// see, and the subject its rate limit and web presence count against.
+type claimsAccess struct{ *auth.Claims }
+
+func (c claimsAccess) Key() string { return c.Subject }

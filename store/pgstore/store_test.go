@@ -144,6 +144,10 @@ func TestHistorySessionsAndLastActivity(t *testing.T) {
 	if strings.Join(events, " ") != "online:: changed:away: offline:away:timeout" {
 		t.Fatalf("history %v", events)
 	}
+	hist, err := s.History(ctx, "a@x", clk.t.Add(-time.Hour), clk.t.Add(time.Second), 10)
+	if err != nil || len(hist) != 3 || hist[2].Reason != "timeout" || hist[1].Status != "lunch" {
+		t.Fatalf("History = %+v, %v", hist, err)
+	}
 	var start, end time.Time
 	var reason string
 	if err := s.Pool().QueryRow(ctx, `SELECT started_at, ended_at, end_reason FROM presence_sessions`).Scan(&start, &end, &reason); err != nil {
