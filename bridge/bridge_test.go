@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,7 +130,7 @@ func dial(t *testing.T, srv *httptest.Server) *websocket.Conn {
 
 func readFrame(t *testing.T, conn *websocket.Conn) (map[string]any, []byte) {
 	t.Helper()
-	_, data, err := conn.ReadMessage()
+	data, err := nextFrame(conn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,4 +278,42 @@ func TestHealth(t *testing.T) {
 	if m["status"] != "degraded" || m["checks"].(map[string]any)["store"] != "pgstore: connection refused" {
 		t.Fatalf("%v", m)
 	}
+}
+
+// pendingFrames holds the frames of a "changes" message not yet returned,
+// per connection.
+var pendingFrames sync.Map // *websocket.Conn -> *[]json.RawMessage
+
+// nextFrame returns the next single frame from conn, expanding "changes"
+// messages (a backlog coalesced by the server) into their frames.
+func nextFrame(conn *websocket.Conn) ([]byte, error) {
+	v, _ := pendingFrames.LoadOrStore(conn, &[]json.RawMessage{})
+	q := v.(*[]json.RawMessage)
+	if len(*q) > 0 {
+		f := (*q)[0]
+		*q = (*q)[1:]
+		return f, nil
+	}
+	_, data, err := conn.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	var bundle struct {
+		Type   string            `json:"type"`
+		Frames []json.RawMessage `json:"frames"`
+	}
+	if json.Unmarshal(data, &bundle) == nil && bundle.Type == "changes" {
+		*q = append(*q, bundle.Frames[1:]...)
+		return bundle.Frames[0], nil
+	}
+	return data, nil
+}
+
+// readInto decodes the next single frame into v.
+func readInto(conn *websocket.Conn, v any) error {
+	data, err := nextFrame(conn)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
 }

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -132,6 +133,11 @@ func (b *Bridge) follow(ctx context.Context, ws *websocket.Conn, f *viewFilter, 
 	c, replayed := b.hub.join(resume, func() { users, seq = b.cfg.Tracker.Snapshot() })
 	defer b.hub.leave(c)
 	visible := map[string]bool{} // users the client holds, for the show filter
+	var (
+		batch  []*hubEvent
+		frames [][]byte
+		buf    bytes.Buffer
+	)
 	sendSnapshot := func() error {
 		visible = map[string]bool{}
 		out := make([]userJSON, 0, len(users))
@@ -174,28 +180,64 @@ func (b *Bridge) follow(ctx context.Context, ws *websocket.Conn, f *viewFilter, 
 				return err
 			}
 		case he := <-c.queue:
+			// Take what else is queued: a client that is behind gets the
+			// backlog coalesced into one "changes" message (one write
+			// instead of one per change), pre-encoded frames joined as is.
+			batch = append(batch[:0], he)
+		drain:
+			for len(batch) < maxBatch {
+				select {
+				case more := <-c.queue:
+					batch = append(batch, more)
+				default:
+					break drain
+				}
+			}
 			select {
 			case <-c.slow: // overflowed while this writer was blocked
 				return errSlowConsumer
 			default:
 			}
-			if he.seq <= seq || !f.user(he.user) {
+			frames = frames[:0]
+			for _, he := range batch {
+				if he.seq <= seq || !f.user(he.user) {
+					continue
+				}
+				want := f.show(he.show)
+				if !want && !visible[he.user] {
+					continue
+				}
+				// A user leaving the client's show filter gets one last frame,
+				// so the client can drop it.
+				visible[he.user] = want
+				frames = append(frames, he.frame)
+			}
+			if len(frames) == 0 {
 				continue
 			}
-			want := f.show(he.show)
-			if !want && !visible[he.user] {
-				continue
+			msg := frames[0]
+			if len(frames) > 1 {
+				buf.Reset()
+				buf.WriteString(`{"type":"changes","frames":[`)
+				for i, fr := range frames {
+					if i > 0 {
+						buf.WriteByte(',')
+					}
+					buf.Write(fr)
+				}
+				buf.WriteString("]}")
+				msg = buf.Bytes()
 			}
-			// A user leaving the client's show filter gets one last frame,
-			// so the client can drop it.
-			visible[he.user] = want
 			_ = ws.SetWriteDeadline(time.Now().Add(b.cfg.WriteTimeout))
-			if err := ws.WriteMessage(websocket.TextMessage, he.frame); err != nil {
+			if err := ws.WriteMessage(websocket.TextMessage, msg); err != nil {
 				return err
 			}
 		}
 	}
 }
+
+// maxBatch bounds how many changes one "changes" message carries.
+const maxBatch = 64
 
 // pinger pings the client every PingInterval until ctx ends; the reader's
 // deadline drops a client that stops answering. WriteControl may run

@@ -41,7 +41,7 @@ func TestStreamFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 	var snap snapshotFrame
-	conn.ReadJSON(&snap)
+	readInto(conn, &snap)
 	if len(snap.Users) != 1 || snap.Users[0].JID != "a@one" {
 		t.Fatalf("filtered snapshot %+v", snap.Users)
 	}
@@ -54,7 +54,7 @@ func TestStreamFilters(t *testing.T) {
 	var got []string
 	for len(got) < 3 {
 		var f changeFrame
-		if err := conn.ReadJSON(&f); err != nil {
+		if err := readInto(conn, &f); err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, f.JID+":"+f.User.Status)
@@ -75,7 +75,7 @@ func TestStreamSubscribeMessageAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	var snap snapshotFrame
-	conn.ReadJSON(&snap)
+	readInto(conn, &snap)
 	if len(snap.Users) != 2 {
 		t.Fatalf("snapshot %+v", snap)
 	}
@@ -87,12 +87,12 @@ func TestStreamSubscribeMessageAndErrors(t *testing.T) {
 	} {
 		conn.WriteMessage(websocket.TextMessage, []byte(tt.msg))
 		var e errorFrame
-		if err := conn.ReadJSON(&e); err != nil || e.Type != "error" || e.Code != tt.code {
+		if err := readInto(conn, &e); err != nil || e.Type != "error" || e.Code != tt.code {
 			t.Fatalf("after %s: %+v %v, want error %s", tt.msg, e, err, tt.code)
 		}
 	}
 	conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"subscribe","domains":["two"]}`))
-	if err := conn.ReadJSON(&snap); err != nil || snap.Type != "snapshot" || len(snap.Users) != 1 || snap.Users[0].JID != "b@two" {
+	if err := readInto(conn, &snap); err != nil || snap.Type != "snapshot" || len(snap.Users) != 1 || snap.Users[0].JID != "b@two" {
 		t.Fatalf("after subscribe: %+v %v", snap, err)
 	}
 }
@@ -104,18 +104,18 @@ func TestStreamResume(t *testing.T) {
 	defer srv.Close()
 	conn, _, _ := dialQuery(t, srv, "", nil) // starts the hub
 	var snap snapshotFrame
-	conn.ReadJSON(&snap)
+	readInto(conn, &snap)
 	for i := range 5 {
 		up(tr, "a@x", presence.ShowNone, string(rune('a'+i)))
 	}
 	var f changeFrame
 	for f.Seq != 5 {
-		conn.ReadJSON(&f)
+		readInto(conn, &f)
 	}
 	// A client that saw up to seq 3 resumes: seq 4 and 5, no snapshot.
 	c2, _, _ := dialQuery(t, srv, "?resume=3", nil)
 	var first map[string]any
-	c2.ReadJSON(&first)
+	readInto(c2, &first)
 	if first["type"] != "change" || first["seq"].(float64) != 4 {
 		t.Fatalf("resumed stream starts with %v", first)
 	}
@@ -124,10 +124,10 @@ func TestStreamResume(t *testing.T) {
 		up(tr, "a@x", presence.ShowNone, string(rune('k'+i)))
 	}
 	for f.Seq != 15 {
-		conn.ReadJSON(&f)
+		readInto(conn, &f)
 	}
 	c3, _, _ := dialQuery(t, srv, "?resume=2", nil)
-	c3.ReadJSON(&first)
+	readInto(c3, &first)
 	if first["type"] != "snapshot" || first["seq"].(float64) != 15 {
 		t.Fatalf("a resume beyond the window must start with a snapshot, got %v", first)
 	}
@@ -143,8 +143,8 @@ func TestSlowConsumerIsClosed(t *testing.T) {
 	slow, _, _ := dialQuery(t, srv, "", nil)
 	fast, _, _ := dialQuery(t, srv, "", nil)
 	var snap snapshotFrame
-	slow.ReadJSON(&snap)
-	fast.ReadJSON(&snap)
+	readInto(slow, &snap)
+	readInto(fast, &snap)
 	// A client whose socket is not read fills its queue once the socket
 	// buffers are full: send enough large frames.
 	big := strings.Repeat("x", 60000)
@@ -154,7 +154,7 @@ func TestSlowConsumerIsClosed(t *testing.T) {
 		for i := 0; i < 300; i++ {
 			up(tr, "a@x", presence.ShowNone, big+string(rune('a'+i%26)))
 			var f changeFrame
-			if fast.ReadJSON(&f) != nil {
+			if readInto(fast, &f) != nil {
 				return
 			}
 		}
@@ -198,14 +198,14 @@ func TestStreamAuthAndOrigin(t *testing.T) {
 		t.Fatal(err)
 	}
 	var snap snapshotFrame
-	conn.ReadJSON(&snap)
+	readInto(conn, &snap)
 	if len(snap.Users) != 1 || snap.Users[0].JID != "a@x" {
 		t.Fatalf("the token sees only a@x, got %+v", snap.Users)
 	}
 	up(tr, "b@x", presence.ShowAway, "hidden")
 	up(tr, "a@x", presence.ShowAway, "visible")
 	var f changeFrame
-	conn.ReadJSON(&f)
+	readInto(conn, &f)
 	if f.JID != "a@x" {
 		t.Fatalf("a change of a user the token may not see was sent: %+v", f)
 	}

@@ -395,13 +395,26 @@ func (d *daemon) stream(t *testing.T) *stream {
 				s.errc <- err
 				return
 			}
-			var f frame
-			if err := json.Unmarshal(data, &f); err != nil {
-				s.errc <- fmt.Errorf("frame is not JSON: %s", data)
-				return
+			received := time.Now()
+			// A client that is behind gets its backlog as one "changes"
+			// message: expand it.
+			var bundle struct {
+				Type   string            `json:"type"`
+				Frames []json.RawMessage `json:"frames"`
 			}
-			f.received = time.Now()
-			s.frames <- f
+			parts := []json.RawMessage{data}
+			if json.Unmarshal(data, &bundle) == nil && bundle.Type == "changes" {
+				parts = bundle.Frames
+			}
+			for _, p := range parts {
+				var f frame
+				if err := json.Unmarshal(p, &f); err != nil {
+					s.errc <- fmt.Errorf("frame is not JSON: %s", p)
+					return
+				}
+				f.received = received
+				s.frames <- f
+			}
 		}
 	}()
 	t.Cleanup(func() { conn.Close() })

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -55,12 +56,30 @@ func main() {
 		os.Exit(1)
 	}
 	defer conn.Close()
+	var pending []json.RawMessage // frames of a "changes" message (a coalesced backlog)
 	for {
 		var f frame
-		if err := conn.ReadJSON(&f); err != nil {
-			fmt.Fprintln(os.Stderr, "presenced-watch: stream ended:", err)
+		if len(pending) == 0 {
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "presenced-watch: stream ended:", err)
+				os.Exit(1)
+			}
+			var bundle struct {
+				Type   string            `json:"type"`
+				Frames []json.RawMessage `json:"frames"`
+			}
+			if json.Unmarshal(data, &bundle) == nil && bundle.Type == "changes" {
+				pending = bundle.Frames
+			} else {
+				pending = []json.RawMessage{data}
+			}
+		}
+		if err := json.Unmarshal(pending[0], &f); err != nil {
+			fmt.Fprintln(os.Stderr, "presenced-watch: bad frame:", err)
 			os.Exit(1)
 		}
+		pending = pending[1:]
 		switch f.Type {
 		case "snapshot":
 			online := 0

@@ -143,7 +143,7 @@ async function lost(opened, e) {
   if (!opened) {
     // A failed handshake is opaque to the page: ask the REST API why.
     try {
-      const r = await fetch('/v1/presence', { headers: authHeaders(), cache: 'no-store' });
+      const r = await fetch('/v1/presence', { method: 'HEAD', headers: authHeaders(), cache: 'no-store' });
       if (r.status === 401 || r.status === 403) why = `token rejected (${r.status})`;
       else if (!r.ok) why = `server answered ${r.status}`;
     } catch {
