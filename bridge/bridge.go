@@ -42,7 +42,8 @@ type Config struct {
 	// send).
 	AllowedOrigins []string
 	// StreamQueue bounds the changes waiting for one WebSocket client; when
-	// full the client is closed with code 4008. Zero means 1024.
+	// full the client is closed with code 4008. Zero means 256 (a client
+	// behind gets its backlog in batches of 64, so that is 4 writes).
 	StreamQueue int
 	// ResumeWindow is how many recent changes the bridge keeps so that a
 	// reconnecting client can resume without a snapshot. Zero means 16384.
@@ -68,6 +69,8 @@ type Bridge struct {
 	mux      *http.ServeMux
 	hub      *hub
 	hubOnce  sync.Once
+	ctxMu    sync.Mutex
+	ctx      context.Context // ends when Serve shuts down; streams live in it
 	limits   *limiter
 	routes   []string
 	upgrader websocket.Upgrader
@@ -89,7 +92,7 @@ func New(cfg Config) *Bridge {
 		cfg.WriteTimeout = 10 * time.Second
 	}
 	if cfg.StreamQueue <= 0 {
-		cfg.StreamQueue = 1024
+		cfg.StreamQueue = 256
 	}
 	if cfg.ResumeWindow <= 0 {
 		cfg.ResumeWindow = 16384
@@ -102,7 +105,11 @@ func New(cfg Config) *Bridge {
 	}
 	b := &Bridge{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), limits: newLimiter(cfg.RatePerSecond, cfg.RateBurst),
 		hub: newHub(cfg.Tracker, cfg.Logger, cfg.ResumeWindow, cfg.StreamQueue)}
-	b.upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 4096, CheckOrigin: b.checkOrigin}
+	// Write buffers come from a pool, held only while a message is written:
+	// an idle connection keeps none (docs/benchmarks.md, memory per idle
+	// connection).
+	b.upgrader = websocket.Upgrader{ReadBufferSize: 512, WriteBufferSize: 4096, WriteBufferPool: &sync.Pool{},
+		CheckOrigin: b.checkOrigin}
 	b.handle("/v1/presence", get(b.guard(b.list)))
 	b.handle("/v1/presence/{jid}", get(b.guard(b.user)))
 	b.handle("/v1/presence/{jid}/history", get(b.guard(b.history)))
@@ -139,10 +146,13 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.mux.Serve
 // flight. It returns nil after a shutdown caused by ctx, and the listener's
 // error otherwise; ln is closed in both cases.
 func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
-	// Requests, WebSockets included, live in a context that shutdown ends:
+	// Requests and WebSocket streams live in a context that shutdown ends:
 	// http.Server.Shutdown does not touch hijacked connections.
 	base, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
+	b.ctxMu.Lock()
+	b.ctx = base
+	b.ctxMu.Unlock()
 	srv := &http.Server{
 		Handler:           b,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -165,6 +175,17 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 	err := srv.Shutdown(sctx)
 	<-errc
 	return err
+}
+
+// baseContext is the context streams live in: Serve's, which shutdown
+// ends, or the background for a Bridge used as a plain http.Handler.
+func (b *Bridge) baseContext() context.Context {
+	b.ctxMu.Lock()
+	defer b.ctxMu.Unlock()
+	if b.ctx == nil {
+		return context.Background()
+	}
+	return b.ctx
 }
 
 // startHub starts the hub once; it runs until ctx ends. A stream request

@@ -64,8 +64,17 @@ func (b *Bridge) stream(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered the client with an HTTP error
 	}
+	// The connection lives on in its own goroutines and this handler
+	// returns: net/http then drops its request state and buffers, which an
+	// idle connection would otherwise keep (docs/benchmarks.md).
+	go b.serveStream(ws, r.RemoteAddr, access, filter, resume)
+}
+
+// serveStream runs one WebSocket connection until the client leaves, a
+// write fails, or the bridge shuts down.
+func (b *Bridge) serveStream(ws *websocket.Conn, remote string, access Access, filter *viewFilter, resume uint64) {
 	defer ws.Close()
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := context.WithCancel(b.baseContext())
 	defer cancel()
 
 	// Reader: control frames, subscribe messages, and the client leaving.
@@ -104,20 +113,19 @@ func (b *Bridge) stream(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}()
-	go b.pinger(ctx, ws)
 
-	err = b.follow(ctx, ws, filter, resume, inbox)
+	err := b.follow(ctx, ws, filter, resume, inbox)
 	switch {
 	case errors.Is(err, errSlowConsumer):
 		// The close frame queues behind the data the client has not read
 		// yet: give it the write timeout to get there.
 		msg := websocket.FormatCloseMessage(closeSlowConsumer, "too slow: reconnect with resume=<last seq>")
 		_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(b.cfg.WriteTimeout))
-	case r.Context().Err() != nil:
+	case b.baseContext().Err() != nil:
 		msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
 		_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 	case err != nil && !errors.Is(err, context.Canceled) && !isClosed(err):
-		b.log.Info("bridge: stream ended", "remote", r.RemoteAddr, "err", err)
+		b.log.Info("bridge: stream ended", "remote", remote, "err", err)
 	}
 }
 
@@ -132,23 +140,32 @@ func (b *Bridge) follow(ctx context.Context, ws *websocket.Conn, f *viewFilter, 
 	)
 	c, replayed := b.hub.join(resume, func() { users, seq = b.cfg.Tracker.Snapshot() })
 	defer b.hub.leave(c)
-	visible := map[string]bool{} // users the client holds, for the show filter
+	var visible map[string]bool // users the client holds, for a show filter
+	// Pings go out from this loop: one goroutine less per connection.
+	ping := time.NewTicker(b.cfg.PingInterval)
+	defer ping.Stop()
 	var (
 		batch  []*hubEvent
 		frames [][]byte
 		buf    bytes.Buffer
 	)
 	sendSnapshot := func() error {
-		visible = map[string]bool{}
+		visible = nil
+		if len(f.shows) > 0 {
+			visible = map[string]bool{}
+		}
 		out := make([]userJSON, 0, len(users))
 		for i := range users {
 			u := toUser(&users[i])
 			if f.user(u.JID) && f.show(u.Show) {
 				out = append(out, u)
-				visible[u.JID] = true
+				if visible != nil {
+					visible[u.JID] = true
+				}
 			}
 		}
-		return b.write(ws, snapshotFrame{Type: "snapshot", Seq: seq, Users: out})
+		users = nil // an idle connection keeps no copy of the state
+		return b.writeEncoded(ws, snapshotFrame{Type: "snapshot", Seq: seq, Users: out})
 	}
 	if replayed {
 		seq = resume
@@ -159,6 +176,10 @@ func (b *Bridge) follow(ctx context.Context, ws *websocket.Conn, f *viewFilter, 
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-ping.C:
+			if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(b.cfg.WriteTimeout)); err != nil {
+				return err
+			}
 		case <-c.slow:
 			return errSlowConsumer
 		case msg := <-inbox:
@@ -209,7 +230,9 @@ func (b *Bridge) follow(ctx context.Context, ws *websocket.Conn, f *viewFilter, 
 				}
 				// A user leaving the client's show filter gets one last frame,
 				// so the client can drop it.
-				visible[he.user] = want
+				if visible != nil {
+					visible[he.user] = want
+				}
 				frames = append(frames, he.frame)
 			}
 			if len(frames) == 0 {
@@ -239,22 +262,24 @@ func (b *Bridge) follow(ctx context.Context, ws *websocket.Conn, f *viewFilter, 
 // maxBatch bounds how many changes one "changes" message carries.
 const maxBatch = 64
 
-// pinger pings the client every PingInterval until ctx ends; the reader's
-// deadline drops a client that stops answering. WriteControl may run
-// concurrently with the writer (gorilla/websocket documents it).
-func (b *Bridge) pinger(ctx context.Context, conn *websocket.Conn) {
-	t := time.NewTicker(b.cfg.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(b.cfg.WriteTimeout)) != nil {
-				return
-			}
-		}
+// writeEncoded encodes v on a goroutine of its own, then writes it: JSON
+// encoding a snapshot needs a deep stack, and the connection's long-lived
+// writer goroutine would keep that stack while idle (docs/benchmarks.md,
+// memory per idle connection).
+func (b *Bridge) writeEncoded(conn *websocket.Conn, v any) error {
+	done := make(chan struct{})
+	var data []byte
+	var err error
+	go func() {
+		data, err = json.Marshal(v)
+		close(done)
+	}()
+	<-done
+	if err != nil {
+		return err
 	}
+	_ = conn.SetWriteDeadline(time.Now().Add(b.cfg.WriteTimeout))
+	return conn.WriteMessage(websocket.TextMessage, data)
 }
 
 func (b *Bridge) write(conn *websocket.Conn, v any) error {

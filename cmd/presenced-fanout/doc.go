@@ -1,0 +1,13 @@
+// Command presenced-fanout measures the bridge's fan-out: deliveries per
+// second from one stream of presence changes to many WebSocket subscribers,
+// the latency from change to delivery (p50, p99), and the memory each idle
+// connection costs.
+//
+//	presenced-fanout -subscribers 1000 -rate 500 -duration 10s
+//
+// It runs the server side (a tracker and the bridge, fed by a generator of
+// changes) as a child process of its own, so that the CPU of the load
+// client and of the server are counted apart, both on this machine's
+// loopback. Results are printed as one line of key=value pairs;
+// docs/benchmarks.md has the method and the numbers.
+package main
