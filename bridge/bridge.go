@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/presenced/presenced/bridge/dashboard"
 	"github.com/presenced/presenced/docs"
 
 	"github.com/presenced/presenced/presence"
@@ -122,9 +123,12 @@ func New(cfg Config) *Bridge {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(docs.OpenAPI)
 	}))
-	b.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	b.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no route for "+r.URL.Path)
 	})
+	// The live dashboard: static assets, open like /v1/health (the page
+	// asks for a token and sends it with every API call).
+	b.mux.Handle("/", dashboard.Handler())
 	return b
 }
 

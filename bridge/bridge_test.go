@@ -83,8 +83,7 @@ func TestREST(t *testing.T) {
 		{"GET", "/v1/presence/a@b@c", 400, "", "bad_jid"},
 		{"POST", "/v1/presence", 405, "", "method_not_allowed"},
 		{"DELETE", "/v1/presence/alice@example.org", 405, "", "method_not_allowed"},
-		{"GET", "/v2/nothing", 404, "", "not_found"},
-		{"GET", "/", 404, "", "not_found"},
+		{"GET", "/v1/nothing", 404, "", "not_found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
@@ -139,6 +138,19 @@ func readFrame(t *testing.T, conn *websocket.Conn) (map[string]any, []byte) {
 		t.Fatalf("frame is not JSON: %s", data)
 	}
 	return m, data
+}
+
+func TestDashboardIsMounted(t *testing.T) {
+	srv := httptest.NewServer(New(Config{Tracker: presence.New(presence.Options{})}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
 }
 
 func TestStreamSnapshotThenChanges(t *testing.T) {

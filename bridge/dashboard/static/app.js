@@ -66,34 +66,55 @@ function applyChange(f) {
   lastSeq = f.seq;
 }
 
+function setLive() {
+  live = true;
+  backoff = BACKOFF_MIN;
+  setConn('live', 'live');
+  sample();
+}
+
+// onChange applies one change frame; false means the socket was dropped.
+function onChange(f) {
+  if (lastSeq === null || f.seq <= lastSeq) return true; // before the snapshot, or seen
+  if (f.seq !== lastSeq + 1) {
+    // Unfiltered, the numbers have no gaps: one means the state is wrong.
+    // Start again from a fresh snapshot.
+    const missed = `missed changes ${lastSeq + 1}–${f.seq - 1}, resyncing…`;
+    restart(true);
+    setConn('connecting', missed);
+    return false;
+  }
+  applyChange(f);
+  return true;
+}
+
 function onFrame(f) {
-  if (f.type === 'snapshot') {
-    applySnapshot(f);
-    live = true;
-    backoff = BACKOFF_MIN;
-    setConn('live', 'live');
-    sample();
-  } else if (f.type === 'change') {
-    if (lastSeq === null || f.seq <= lastSeq) return; // before the snapshot, or seen
-    if (f.seq !== lastSeq + 1) {
-      // A gap would leave the state wrong: start again from a snapshot.
-      const missed = `missed changes ${lastSeq + 1}–${f.seq - 1}, resyncing…`;
-      restart();
-      setConn('connecting', missed);
+  switch (f.type) {
+    case 'snapshot':
+      applySnapshot(f);
+      setLive();
+      break;
+    case 'change':
+      onChange(f);
+      break;
+    case 'changes': // a backlog, sent as one message: the frames in order
+      for (const c of f.frames || []) if (!onChange(c)) break;
+      break;
+    case 'error':
+      console.warn(`presenced stream: ${f.code}: ${f.message}`);
       return;
-    }
-    applyChange(f);
-  } else {
-    return; // unknown frame types are for newer clients
+    default:
+      return; // frame types for newer clients
   }
   scheduleRender();
 }
 
 // ---- connection
 
-function streamURL() {
+function streamURL(resume) {
   const url = new URL('/v1/stream', location.href);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  if (resume !== null) url.searchParams.set('resume', String(resume));
   if (token) url.searchParams.set('access_token', token);
   return url;
 }
@@ -102,13 +123,21 @@ function authHeaders() {
   return token ? { Authorization: `Bearer ${token}` } : {};
 }
 
+// connect opens the stream. With a state to continue from, it asks to
+// resume after lastSeq: the server then sends the changes since (or a
+// snapshot when it no longer has them), so the state is current from the
+// moment the socket opens.
 function connect() {
   clearTimeout(retryTimer);
   setConn('connecting', 'connecting…');
   let opened = false;
-  const sock = new WebSocket(streamURL());
+  const resume = lastSeq;
+  const sock = new WebSocket(streamURL(resume));
   socket = sock;
-  sock.onopen = () => { opened = true; };
+  sock.onopen = () => {
+    opened = true;
+    if (resume !== null && sock === socket) { setLive(); scheduleRender(); }
+  };
   sock.onmessage = (e) => {
     if (sock !== socket) return;
     let f;
@@ -122,12 +151,14 @@ function connect() {
   };
 }
 
-// restart drops the current socket and connects again at once.
-function restart() {
+// restart drops the current socket and connects again at once; fresh
+// forgets the state, so that the server sends a snapshot.
+function restart(fresh) {
   const old = socket;
   socket = null;
   if (old) old.close(1000);
   live = false;
+  if (fresh) lastSeq = null;
   backoff = BACKOFF_MIN;
   connect();
 }
@@ -242,13 +273,14 @@ function sample() {
   while (samples.length && samples[0].t < now - WINDOW_MS) samples.shift();
 }
 
-// ticks returns the y axis's step and top: a 1, 2 or 5 times a power of ten
-// step (at least 1) giving at most four intervals above max.
+// ticks returns the y axis's step and top: a step of 1, 2 or 5 times a
+// power of ten (at least 1), and a top above max, so that the line never
+// runs along the top edge.
 function ticks(max) {
   const rough = Math.max(1, max / 4);
   const pow = 10 ** Math.floor(Math.log10(rough));
   const step = [1, 2, 5, 10].map((m) => m * pow).find((s) => s >= rough);
-  return { step, top: Math.max(step, Math.ceil(max / step) * step) };
+  return { step, top: (Math.floor(max / step) + 1) * step };
 }
 
 function drawChart() {
@@ -270,8 +302,10 @@ function drawChart() {
   const pad = { l: 36, r: 12, t: 10, b: 22 };
   const pw = w - pad.l - pad.r, ph = h - pad.t - pad.b;
   const now = Date.now();
+  // The samples, and the current count as the line's last point.
+  const points = live ? [...samples, { t: now, v: onlineCount() }] : samples;
   let max = 0;
-  for (const s of samples) if (s.v !== null && s.v > max) max = s.v;
+  for (const s of points) if (s.v !== null && s.v > max) max = s.v;
   const { step, top } = ticks(max);
   const x = (t) => pad.l + ((t - (now - WINDOW_MS)) / WINDOW_MS) * pw;
   const y = (v) => pad.t + ph - (v / top) * ph;
@@ -301,19 +335,19 @@ function drawChart() {
   ctx.lineJoin = 'round';
   ctx.beginPath();
   let pen = false;
-  for (const s of samples) {
+  for (const s of points) {
     if (s.v === null) { pen = false; continue; }
     if (pen) ctx.lineTo(x(s.t), y(s.v)); else ctx.moveTo(x(s.t), y(s.v));
     pen = true;
   }
   ctx.stroke();
-  const last = samples.length ? samples[samples.length - 1] : null;
+  const last = points.length ? points[points.length - 1] : null;
   if (last && last.v !== null) {
     ctx.fillStyle = color('--accent');
     ctx.beginPath(); ctx.arc(x(last.t), y(last.v), 3, 0, 2 * Math.PI); ctx.fill();
   }
   canvas.setAttribute('aria-label', last && last.v !== null
-    ? `Chart of online users over the last 10 minutes; now ${last.v}, peak ${Math.max(...samples.map((s) => s.v ?? 0))}`
+    ? `Chart of online users over the last 10 minutes; now ${last.v}, peak ${max}`
     : 'Chart of online users over the last 10 minutes; not connected');
 }
 
@@ -324,7 +358,7 @@ $('token-form').addEventListener('submit', (e) => {
   e.preventDefault();
   token = $('token').value.trim();
   if (token) localStorage.setItem(TOKEN_KEY, token); else localStorage.removeItem(TOKEN_KEY);
-  restart();
+  restart(true); // another token may see other users
 });
 window.addEventListener('resize', drawChart);
 setInterval(() => { sample(); drawChart(); }, SAMPLE_MS);
