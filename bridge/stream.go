@@ -67,12 +67,12 @@ func (b *Bridge) stream(w http.ResponseWriter, r *http.Request) {
 	// The connection lives on in its own goroutines and this handler
 	// returns: net/http then drops its request state and buffers, which an
 	// idle connection would otherwise keep (docs/benchmarks.md).
-	go b.serveStream(ws, r.RemoteAddr, access, filter, resume)
+	go b.serveStream(ws, r.RemoteAddr, clientKey(r, access), access, filter, resume)
 }
 
 // serveStream runs one WebSocket connection until the client leaves, a
 // write fails, or the bridge shuts down.
-func (b *Bridge) serveStream(ws *websocket.Conn, remote string, access Access, filter *viewFilter, resume uint64) {
+func (b *Bridge) serveStream(ws *websocket.Conn, remote, key string, access Access, filter *viewFilter, resume uint64) {
 	defer ws.Close()
 	ctx, cancel := context.WithCancel(b.baseContext())
 	defer cancel()
@@ -94,7 +94,10 @@ func (b *Bridge) serveStream(ws *websocket.Conn, remote string, access Access, f
 			}
 			var msg any
 			var m clientMessage
+			ok, wait := b.limits.allow(key) // client messages count like requests
 			switch {
+			case !ok:
+				msg = errorFrame{Type: "error", Code: "rate_limited", Message: "too many messages; retry after " + wait.Round(time.Millisecond).String()}
 			case json.Unmarshal(data, &m) != nil:
 				msg = errorFrame{Type: "error", Code: "bad_message", Message: "not a JSON object"}
 			case m.Type != "subscribe":

@@ -211,3 +211,44 @@ func TestStreamAuthAndOrigin(t *testing.T) {
 	}
 	_ = json.Marshal
 }
+
+func TestStreamMessageFloodIsLimited(t *testing.T) {
+	tr := presence.New(presence.Options{})
+	up(tr, "a@x", presence.ShowNone, "")
+	srv := httptest.NewServer(New(Config{Tracker: tr, RatePerSecond: 1, RateBurst: 5}))
+	defer srv.Close()
+	flood, _, err := dialQuery(t, srv, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap snapshotFrame
+	readInto(flood, &snap)
+	for range 50 {
+		flood.WriteMessage(websocket.TextMessage, []byte(`{"type":"subscribe"}`))
+	}
+	limited := false
+	for range 8 {
+		var m map[string]any
+		if err := readInto(flood, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["type"] == "error" && m["code"] == "rate_limited" {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("a flood of messages was never rate limited")
+	}
+	// The flood costs its own key only; the stream itself goes on.
+	up(tr, "a@x", presence.ShowAway, "after the flood")
+	for {
+		var m map[string]any
+		if err := readInto(flood, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["type"] == "change" {
+			break
+		}
+	}
+}
