@@ -163,9 +163,9 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
-	hubCtx, stopHub := context.WithCancel(context.Background())
-	defer stopHub()
-	b.startHub(hubCtx)
+	// The hub outlives this Serve: a supervisor that restarts Serve after a
+	// listener failure finds it running, with its resume window intact.
+	b.startHub(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
