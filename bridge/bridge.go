@@ -70,8 +70,6 @@ type Bridge struct {
 	mux      *http.ServeMux
 	hub      *hub
 	hubOnce  sync.Once
-	ctxMu    sync.Mutex
-	ctx      context.Context // ends when Serve shuts down; streams live in it
 	limits   *limiter
 	routes   []string
 	upgrader websocket.Upgrader
@@ -154,9 +152,6 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 	// http.Server.Shutdown does not touch hijacked connections.
 	base, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
-	b.ctxMu.Lock()
-	b.ctx = base
-	b.ctxMu.Unlock()
 	srv := &http.Server{
 		Handler:           b,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -174,6 +169,7 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	endRequests()
+	b.closeAll()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := srv.Shutdown(sctx)
@@ -181,22 +177,14 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// baseContext is the context streams live in: Serve's, which shutdown
-// ends, or the background for a Bridge used as a plain http.Handler.
-func (b *Bridge) baseContext() context.Context {
-	b.ctxMu.Lock()
-	defer b.ctxMu.Unlock()
-	if b.ctx == nil {
-		return context.Background()
-	}
-	return b.ctx
-}
-
 // startHub starts the hub once; it runs until ctx ends. A stream request
 // on a Bridge used as a plain http.Handler, without Serve or Start, starts
 // it for the life of the process.
 func (b *Bridge) startHub(ctx context.Context) {
-	b.hubOnce.Do(func() { b.hub.start(ctx) })
+	b.hubOnce.Do(func() {
+		b.hub.start(ctx)
+		go b.pingAll(ctx)
+	})
 }
 
 // Start starts the bridge's background work (the hub that fans changes out

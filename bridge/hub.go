@@ -19,16 +19,6 @@ type hubEvent struct {
 	frame   []byte // the change frame, JSON
 }
 
-// conn is what the hub knows of one WebSocket connection.
-type conn struct {
-	queue chan *hubEvent // bounded: a full queue ends the connection
-	// resync is signalled when the hub lost events: the connection must
-	// start over from a snapshot.
-	resync chan struct{}
-	slow   chan struct{} // closed when the queue overflowed
-	once   sync.Once
-}
-
 // hub follows the tracker with one subscription, encodes each event once,
 // keeps the most recent ones for clients that resume, and hands them to
 // every connection's bounded queue. Connections filter for themselves.
@@ -38,7 +28,7 @@ type hub struct {
 	queue   int // per-connection queue length
 
 	mu    sync.Mutex
-	conns map[*conn]struct{}
+	conns map[*streamConn]struct{}
 	ring  []*hubEvent // recent events, oldest first within the window
 	head  int         // index of the oldest in ring when full
 	count int
@@ -46,7 +36,7 @@ type hub struct {
 }
 
 func newHub(t *presence.Tracker, log *slog.Logger, window, queue int) *hub {
-	return &hub{tracker: t, log: log, queue: queue, conns: map[*conn]struct{}{}, ring: make([]*hubEvent, window)}
+	return &hub{tracker: t, log: log, queue: queue, conns: map[*streamConn]struct{}{}, ring: make([]*hubEvent, window)}
 }
 
 // start subscribes to the tracker now, so that connections joining from
@@ -66,10 +56,7 @@ func (h *hub) subscribe() *presence.Subscription {
 	if h.last != seq {
 		h.count, h.head, h.last = 0, 0, seq
 		for c := range h.conns {
-			select {
-			case c.resync <- struct{}{}:
-			default:
-			}
+			c.requestResync()
 		}
 	}
 	return sub
@@ -115,44 +102,52 @@ func (h *hub) publish(ev *presence.Event) {
 	}
 	h.last = ev.Seq
 	for c := range h.conns {
-		select {
-		case c.queue <- he:
-		default:
-			c.once.Do(func() { close(c.slow) })
-		}
+		c.push(he)
 	}
 }
 
 // join registers a connection. If resume is positive and the window still
 // holds every event after it, those are queued and replayed is true;
-// otherwise the caller sends a snapshot, taken with the hub locked so that
-// no event slips between it and the queue (events the snapshot already
-// holds are skipped by their seq).
-func (h *hub) join(resume uint64, snapshot func()) (c *conn, replayed bool) {
-	c = &conn{queue: make(chan *hubEvent, h.queue), resync: make(chan struct{}, 1), slow: make(chan struct{})}
+// otherwise snapshot runs, with the hub locked so that no event slips
+// between it and the queue (events the snapshot already holds are skipped
+// by their seq).
+func (h *hub) join(c *streamConn, resume uint64, snapshot func()) (replayed bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.conns[c] = struct{}{}
 	if resume > 0 && resume <= h.last && h.count > 0 {
 		oldest := h.ring[h.head].seq
-		if resume+1 >= oldest && int(h.last-resume) <= cap(c.queue) {
+		if resume+1 >= oldest && int(h.last-resume) <= h.queue {
 			for i := 0; i < h.count; i++ {
 				if he := h.ring[(h.head+i)%len(h.ring)]; he.seq > resume {
-					c.queue <- he
+					c.queue = append(c.queue, he)
 				}
 			}
-			return c, true
+			return true
 		}
 	}
 	if resume > 0 && resume == h.last {
-		return c, true // nothing missed
+		return true // nothing missed
 	}
 	snapshot()
-	return c, false
+	return false
 }
 
-func (h *hub) leave(c *conn) {
+func (h *hub) leave(c *streamConn) {
 	h.mu.Lock()
 	delete(h.conns, c)
 	h.mu.Unlock()
+}
+
+// each calls f for every connection, outside the hub's lock.
+func (h *hub) each(f func(*streamConn)) {
+	h.mu.Lock()
+	conns := make([]*streamConn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		f(c)
+	}
 }

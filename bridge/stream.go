@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -18,6 +19,9 @@ import (
 // maxClientFrame bounds what a client may send; the stream protocol has no
 // client messages yet beyond control frames.
 const maxClientFrame = 4096
+
+// maxBatch bounds how many changes one "changes" message carries.
+const maxBatch = 64
 
 // Close codes of the stream (docs/api.md).
 const (
@@ -70,200 +74,306 @@ func (b *Bridge) stream(w http.ResponseWriter, r *http.Request) {
 	go b.serveStream(ws, r.RemoteAddr, clientKey(r, access), access, filter, resume)
 }
 
-// serveStream runs one WebSocket connection until the client leaves, a
-// write fails, or the bridge shuts down.
-func (b *Bridge) serveStream(ws *websocket.Conn, remote, key string, access Access, filter *viewFilter, resume uint64) {
-	defer ws.Close()
-	ctx, cancel := context.WithCancel(b.baseContext())
-	defer cancel()
+// streamConn is one WebSocket client. Besides its reader goroutine it has
+// no goroutine while idle: changes are queued here, and a writer goroutine
+// runs only while there is something to write (drain), so an idle
+// connection costs one goroutine stack and a few small structs
+// (docs/benchmarks.md, memory per idle connection).
+type streamConn struct {
+	b      *Bridge
+	ws     *websocket.Conn
+	remote string
+	access Access
+	limit  int // most changes queued
 
-	// Reader: control frames, subscribe messages, and the client leaving.
+	mu      sync.Mutex // guards what follows
+	queue   []*hubEvent
+	inbox   []any // from the reader: *viewFilter or errorFrame
+	filter  *viewFilter
+	seq     uint64          // changes up to seq are in what the client has
+	visible map[string]bool // users the client holds, for a show filter
+	running bool            // a drain goroutine owns the writing
+	resync  bool            // the hub lost events: send a new snapshot
+	slow    bool            // the queue overflowed
+	closed  bool
+}
+
+// push queues a change; called by the hub for every change.
+func (c *streamConn) push(he *hubEvent) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.slow {
+		return
+	}
+	if len(c.queue) >= c.limit {
+		c.slow = true
+	} else {
+		c.queue = append(c.queue, he)
+	}
+	c.kickLocked()
+}
+
+func (c *streamConn) requestResync() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.resync = true
+	c.kickLocked()
+}
+
+// post hands the writer a message from the reader (bounded: a client
+// flooding messages loses some answers, not the stream).
+func (c *streamConn) post(m any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.inbox) < 8 {
+		c.inbox = append(c.inbox, m)
+		c.kickLocked()
+	}
+}
+
+// kickLocked starts a drain goroutine unless one runs.
+func (c *streamConn) kickLocked() {
+	if !c.running && !c.closed {
+		c.running = true
+		go c.drain()
+	}
+}
+
+// drain writes until nothing is left, then ends. Only one runs at a time
+// (running), so writes never interleave.
+func (c *streamConn) drain() {
+	var buf bytes.Buffer
+	for {
+		c.mu.Lock()
+		switch {
+		case c.closed:
+			c.running = false
+			c.mu.Unlock()
+			return
+		case c.slow:
+			c.closed, c.running = true, false
+			c.mu.Unlock()
+			// The close frame queues behind the data the client has not
+			// read yet: give it the write timeout to get there.
+			msg := websocket.FormatCloseMessage(closeSlowConsumer, "too slow: reconnect with resume=<last seq>")
+			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.b.cfg.WriteTimeout))
+			c.ws.Close()
+			return
+		case c.resync:
+			c.resync = false
+			c.mu.Unlock()
+			if !c.snapshot() {
+				return
+			}
+			continue
+		case len(c.inbox) > 0:
+			m := c.inbox[0]
+			c.inbox = c.inbox[1:]
+			c.mu.Unlock()
+			ok := true
+			if f, isFilter := m.(*viewFilter); isFilter {
+				c.mu.Lock()
+				c.filter = f
+				c.mu.Unlock()
+				ok = c.snapshot()
+			} else {
+				ok = c.fail(c.b.write(c.ws, m))
+			}
+			if !ok {
+				return
+			}
+			continue
+		case len(c.queue) == 0:
+			c.running = false
+			c.queue = nil // an idle connection keeps no backing array
+			c.mu.Unlock()
+			return
+		}
+		// A client that is behind gets its backlog coalesced into one
+		// "changes" message: pre-encoded frames joined as they are.
+		n := min(len(c.queue), maxBatch)
+		var frames [maxBatch][]byte
+		k := 0
+		for _, he := range c.queue[:n] {
+			if he.seq <= c.seq || !c.filter.user(he.user) {
+				continue
+			}
+			want := c.filter.show(he.show)
+			if !want && !c.visible[he.user] {
+				continue
+			}
+			// A user leaving the client's show filter gets one last frame,
+			// so the client can drop it.
+			if c.visible != nil {
+				c.visible[he.user] = want
+			}
+			frames[k] = he.frame
+			k++
+		}
+		c.queue = c.queue[n:]
+		c.mu.Unlock()
+		if k == 0 {
+			continue
+		}
+		msg := frames[0]
+		if k > 1 {
+			buf.Reset()
+			buf.WriteString(`{"type":"changes","frames":[`)
+			for i, fr := range frames[:k] {
+				if i > 0 {
+					buf.WriteByte(',')
+				}
+				buf.Write(fr)
+			}
+			buf.WriteString("]}")
+			msg = buf.Bytes()
+		}
+		_ = c.ws.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
+		if !c.fail(c.ws.WriteMessage(websocket.TextMessage, msg)) {
+			return
+		}
+	}
+}
+
+// fail ends the connection if err is not nil, and reports whether it may
+// go on.
+func (c *streamConn) fail(err error) bool {
+	if err == nil {
+		return true
+	}
+	if !errors.Is(err, context.Canceled) && !isClosed(err) {
+		c.b.log.Info("bridge: stream ended", "remote", c.remote, "err", err)
+	}
+	c.mu.Lock()
+	c.closed, c.running = true, false
+	c.mu.Unlock()
+	c.ws.Close()
+	return false
+}
+
+// snapshot sends the users the filter selects, as of now.
+func (c *streamConn) snapshot() bool {
+	users, seq := c.b.cfg.Tracker.Snapshot()
+	c.mu.Lock()
+	c.seq = seq
+	return c.fail(c.sendSnapshotLocked(users))
+}
+
+// sendSnapshotLocked writes a snapshot frame; it unlocks c.mu before the
+// write.
+func (c *streamConn) sendSnapshotLocked(users []presence.User) error {
+	f := c.filter
+	c.visible = nil
+	if len(f.shows) > 0 {
+		c.visible = map[string]bool{}
+	}
+	out := make([]userJSON, 0, len(users))
+	for i := range users {
+		u := toUser(&users[i])
+		if f.user(u.JID) && f.show(u.Show) {
+			out = append(out, u)
+			if c.visible != nil {
+				c.visible[u.JID] = true
+			}
+		}
+	}
+	seq := c.seq
+	c.mu.Unlock()
+	return c.b.writeEncoded(c.ws, snapshotFrame{Type: "snapshot", Seq: seq, Users: out})
+}
+
+// close ends the connection for good; the hub forgets it.
+func (c *streamConn) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.b.hub.leave(c)
+	c.ws.Close()
+}
+
+// serveStream sends the first snapshot (or the replay), then becomes the
+// connection's reader until the client leaves or the connection ends.
+func (b *Bridge) serveStream(ws *websocket.Conn, remote, key string, access Access, filter *viewFilter, resume uint64) {
+	c := &streamConn{b: b, ws: ws, remote: remote, access: access, limit: b.cfg.StreamQueue, filter: filter,
+		running: true} // this goroutine writes first; the hub only queues
+	defer c.close()
+	var users []presence.User
+	replayed := b.hub.join(c, resume, func() { users, c.seq = b.cfg.Tracker.Snapshot() })
+	if replayed {
+		c.mu.Lock()
+		c.seq = resume
+		if len(c.filter.shows) > 0 {
+			c.visible = map[string]bool{}
+		}
+		c.mu.Unlock()
+	} else {
+		c.mu.Lock()
+		if err := c.sendSnapshotLocked(users); err != nil {
+			return
+		}
+	}
+	users = nil
+	c.mu.Lock()
+	c.running = false
+	c.kickLocked() // whatever queued meanwhile
+	c.mu.Unlock()
+
 	ws.SetReadLimit(maxClientFrame)
 	wait := 2 * b.cfg.PingInterval
 	_ = ws.SetReadDeadline(time.Now().Add(wait))
 	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(wait)) })
-	// What the reader learns goes to the writer (gorilla allows one data
-	// writer): a new filter, or an error to tell the client.
-	inbox := make(chan any, 8)
-	go func() {
-		defer cancel()
-		for {
-			_, data, err := ws.ReadMessage()
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		var m clientMessage
+		ok, retry := b.limits.allow(key) // client messages count like requests
+		switch {
+		case !ok:
+			c.post(errorFrame{Type: "error", Code: "rate_limited", Message: "too many messages; retry after " + retry.Round(time.Millisecond).String()})
+		case json.Unmarshal(data, &m) != nil:
+			c.post(errorFrame{Type: "error", Code: "bad_message", Message: "not a JSON object"})
+		case m.Type != "subscribe":
+			c.post(errorFrame{Type: "error", Code: "unknown_type", Message: fmt.Sprintf("unknown message type %q", m.Type)})
+		default:
+			f, err := newViewFilter(m.Domains, m.Users, m.Show, access)
 			if err != nil {
-				return
-			}
-			var msg any
-			var m clientMessage
-			ok, wait := b.limits.allow(key) // client messages count like requests
-			switch {
-			case !ok:
-				msg = errorFrame{Type: "error", Code: "rate_limited", Message: "too many messages; retry after " + wait.Round(time.Millisecond).String()}
-			case json.Unmarshal(data, &m) != nil:
-				msg = errorFrame{Type: "error", Code: "bad_message", Message: "not a JSON object"}
-			case m.Type != "subscribe":
-				msg = errorFrame{Type: "error", Code: "unknown_type", Message: fmt.Sprintf("unknown message type %q", m.Type)}
-			default:
-				f, err := newViewFilter(m.Domains, m.Users, m.Show, access)
-				if err != nil {
-					msg = errorFrame{Type: "error", Code: "bad_filter", Message: err.Error()}
-				} else {
-					msg = f
-				}
-			}
-			select {
-			case inbox <- msg:
-			default: // a client flooding messages loses some answers, not the stream
+				c.post(errorFrame{Type: "error", Code: "bad_filter", Message: err.Error()})
+			} else {
+				c.post(f)
 			}
 		}
-	}()
-
-	err := b.follow(ctx, ws, filter, resume, inbox)
-	switch {
-	case errors.Is(err, errSlowConsumer):
-		// The close frame queues behind the data the client has not read
-		// yet: give it the write timeout to get there.
-		msg := websocket.FormatCloseMessage(closeSlowConsumer, "too slow: reconnect with resume=<last seq>")
-		_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(b.cfg.WriteTimeout))
-	case b.baseContext().Err() != nil:
-		msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
-		_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-	case err != nil && !errors.Is(err, context.Canceled) && !isClosed(err):
-		b.log.Info("bridge: stream ended", "remote", remote, "err", err)
 	}
 }
 
-var errSlowConsumer = errors.New("bridge: slow consumer")
-
-// follow writes the snapshot (or the replay) and then the hub's events
-// until ctx ends or a write fails.
-func (b *Bridge) follow(ctx context.Context, ws *websocket.Conn, f *viewFilter, resume uint64, inbox <-chan any) error {
-	var (
-		users []presence.User
-		seq   uint64 // events up to seq are in what the client has
-	)
-	c, replayed := b.hub.join(resume, func() { users, seq = b.cfg.Tracker.Snapshot() })
-	defer b.hub.leave(c)
-	var visible map[string]bool // users the client holds, for a show filter
-	// Pings go out from this loop: one goroutine less per connection.
-	ping := time.NewTicker(b.cfg.PingInterval)
-	defer ping.Stop()
-	var (
-		batch  []*hubEvent
-		frames [][]byte
-		buf    bytes.Buffer
-	)
-	sendSnapshot := func() error {
-		visible = nil
-		if len(f.shows) > 0 {
-			visible = map[string]bool{}
-		}
-		out := make([]userJSON, 0, len(users))
-		for i := range users {
-			u := toUser(&users[i])
-			if f.user(u.JID) && f.show(u.Show) {
-				out = append(out, u)
-				if visible != nil {
-					visible[u.JID] = true
-				}
-			}
-		}
-		users = nil // an idle connection keeps no copy of the state
-		return b.writeEncoded(ws, snapshotFrame{Type: "snapshot", Seq: seq, Users: out})
-	}
-	if replayed {
-		seq = resume
-	} else if err := sendSnapshot(); err != nil {
-		return err
-	}
+// pingAll pings every stream client every PingInterval until ctx ends; the
+// readers' deadlines drop clients that stop answering. One goroutine for
+// all connections instead of a timer each.
+func (b *Bridge) pingAll(ctx context.Context) {
+	t := time.NewTicker(b.cfg.PingInterval)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-ping.C:
-			if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(b.cfg.WriteTimeout)); err != nil {
-				return err
-			}
-		case <-c.slow:
-			return errSlowConsumer
-		case msg := <-inbox:
-			var err error
-			switch m := msg.(type) {
-			case *viewFilter:
-				f = m
-				users, seq = b.cfg.Tracker.Snapshot()
-				err = sendSnapshot()
-			default:
-				err = b.write(ws, m)
-			}
-			if err != nil {
-				return err
-			}
-		case <-c.resync:
-			users, seq = b.cfg.Tracker.Snapshot()
-			if err := sendSnapshot(); err != nil {
-				return err
-			}
-		case he := <-c.queue:
-			// Take what else is queued: a client that is behind gets the
-			// backlog coalesced into one "changes" message (one write
-			// instead of one per change), pre-encoded frames joined as is.
-			batch = append(batch[:0], he)
-		drain:
-			for len(batch) < maxBatch {
-				select {
-				case more := <-c.queue:
-					batch = append(batch, more)
-				default:
-					break drain
-				}
-			}
-			select {
-			case <-c.slow: // overflowed while this writer was blocked
-				return errSlowConsumer
-			default:
-			}
-			frames = frames[:0]
-			for _, he := range batch {
-				if he.seq <= seq || !f.user(he.user) {
-					continue
-				}
-				want := f.show(he.show)
-				if !want && !visible[he.user] {
-					continue
-				}
-				// A user leaving the client's show filter gets one last frame,
-				// so the client can drop it.
-				if visible != nil {
-					visible[he.user] = want
-				}
-				frames = append(frames, he.frame)
-			}
-			if len(frames) == 0 {
-				continue
-			}
-			msg := frames[0]
-			if len(frames) > 1 {
-				buf.Reset()
-				buf.WriteString(`{"type":"changes","frames":[`)
-				for i, fr := range frames {
-					if i > 0 {
-						buf.WriteByte(',')
-					}
-					buf.Write(fr)
-				}
-				buf.WriteString("]}")
-				msg = buf.Bytes()
-			}
-			_ = ws.SetWriteDeadline(time.Now().Add(b.cfg.WriteTimeout))
-			if err := ws.WriteMessage(websocket.TextMessage, msg); err != nil {
-				return err
-			}
+			return
+		case <-t.C:
+			b.hub.each(func(c *streamConn) {
+				_ = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(b.cfg.WriteTimeout))
+			})
 		}
 	}
 }
 
-// maxBatch bounds how many changes one "changes" message carries.
-const maxBatch = 64
+// closeAll tells every stream client the server goes away (1001) and
+// closes the connections.
+func (b *Bridge) closeAll() {
+	msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
+	b.hub.each(func(c *streamConn) {
+		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		c.close()
+	})
+}
 
 // writeEncoded encodes v on a goroutine of its own, then writes it: JSON
 // encoding a snapshot needs a deep stack, and the connection's long-lived
