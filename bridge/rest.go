@@ -280,42 +280,56 @@ func (b *Bridge) webPresence(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_json", err.Error())
 		return
 	}
+	user, apiErr := b.publishWeb(subject, &body)
+	if apiErr != nil {
+		writeError(w, apiErr.status, apiErr.code, apiErr.msg)
+		return
+	}
+	u, _ := b.cfg.Tracker.Get(user)
+	writeJSON(w, http.StatusOK, toUser(&u))
+}
+
+// apiError is a client error with its HTTP status and code.
+type apiError struct {
+	status    int
+	code, msg string
+}
+
+// publishWeb checks a web presence and applies it: for subject when the
+// request is authenticated (the body may not name another user), else for
+// the body's jid. It returns the user's bare JID. Shared by REST and the
+// stream's "presence" message.
+func (b *Bridge) publishWeb(subject string, body *webPresenceJSON) (string, *apiError) {
 	if subject != "" {
 		if body.JID != "" && body.JID != subject {
-			writeError(w, http.StatusForbidden, "not_yours", "a token publishes presence for its own subject only")
-			return
+			return "", &apiError{http.StatusForbidden, "not_yours", "a token publishes presence for its own subject only"}
 		}
 		body.JID = subject
 	}
 	j, err := jid.Parse(body.JID)
 	if err != nil || j.Localpart() == "" || j.Resourcepart() != "" {
-		writeError(w, http.StatusBadRequest, "bad_jid", "jid must be a bare user JID")
-		return
+		return "", &apiError{http.StatusBadRequest, "bad_jid", "jid must be a bare user JID"}
 	}
 	show := presence.ShowNone
 	if body.Show != "" && body.Show != "available" {
 		var ok bool
 		if show, ok = presence.ParseShow(body.Show); !ok {
-			writeError(w, http.StatusBadRequest, "bad_show", "show must be available, chat, away, xa or dnd")
-			return
+			return "", &apiError{http.StatusBadRequest, "bad_show", "show must be available, chat, away, xa or dnd"}
 		}
 	}
 	if body.Resource == "" || len(body.Resource) > 64 || body.Priority < -128 || body.Priority > 127 {
-		writeError(w, http.StatusBadRequest, "bad_request", "resource (1-64 characters) is required; priority is -128..127")
-		return
+		return "", &apiError{http.StatusBadRequest, "bad_request", "resource (1-64 characters) is required; priority is -128..127"}
 	}
 	ttl := time.Duration(body.TTL) * time.Second
 	if body.TTL == 0 {
 		ttl = time.Minute
 	} else if body.TTL < 5 || body.TTL > 3600 {
-		writeError(w, http.StatusBadRequest, "bad_ttl", "ttl must be 5 to 3600 seconds")
-		return
+		return "", &apiError{http.StatusBadRequest, "bad_ttl", "ttl must be 5 to 3600 seconds"}
 	}
 	user := j.Bare().String()
 	// Web resources live in their own namespace, so a web client can never
 	// overwrite (or be overwritten by) an XMPP resource of the same name.
 	b.cfg.Tracker.Apply(presence.Update{User: user, Resource: "web/" + body.Resource, Available: true,
 		Show: show, Status: body.Status, Priority: body.Priority, TTL: ttl})
-	u, _ := b.cfg.Tracker.Get(user)
-	writeJSON(w, http.StatusOK, toUser(&u))
+	return user, nil
 }

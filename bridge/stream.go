@@ -30,12 +30,19 @@ const (
 	closeSlowConsumer = 4008
 )
 
-// clientMessage is what a client may send on the stream.
+// clientMessage is what a client may send on the stream: "subscribe" (a
+// new filter) or "presence" (its own web presence, as POST /v1/webpresence).
 type clientMessage struct {
-	Type    string   `json:"type"` // "subscribe"
+	Type    string   `json:"type"`
 	Domains []string `json:"domains"`
 	Users   []string `json:"users"`
-	Show    []string `json:"show"`
+	// Show is the filter's show values for "subscribe".
+	Show     json.RawMessage `json:"show"`
+	JID      string          `json:"jid"`
+	Resource string          `json:"resource"`
+	Status   string          `json:"status"`
+	Priority int             `json:"priority"`
+	TTL      int             `json:"ttl"`
 }
 
 // stream serves GET /v1/stream: a snapshot frame (or, with resume=<seq>
@@ -334,10 +341,30 @@ func (b *Bridge) serveStream(ws *websocket.Conn, remote, key string, access Acce
 			c.post(errorFrame{Type: "error", Code: "rate_limited", Message: "too many messages; retry after " + retry.Round(time.Millisecond).String()})
 		case json.Unmarshal(data, &m) != nil:
 			c.post(errorFrame{Type: "error", Code: "bad_message", Message: "not a JSON object"})
+		case m.Type == "presence":
+			wp := webPresenceJSON{JID: m.JID, Resource: m.Resource, Status: m.Status, Priority: m.Priority, TTL: m.TTL}
+			if len(m.Show) > 0 && json.Unmarshal(m.Show, &wp.Show) != nil {
+				c.post(errorFrame{Type: "error", Code: "bad_show", Message: "show must be a string"})
+				break
+			}
+			subject := ""
+			if s, ok := access.(interface{ Key() string }); ok {
+				subject = s.Key()
+			}
+			if b.cfg.Authenticate != nil && subject == "" {
+				c.post(errorFrame{Type: "error", Code: "no_subject", Message: "the token names no user (sub) to publish presence for"})
+			} else if _, e := b.publishWeb(subject, &wp); e != nil {
+				c.post(errorFrame{Type: "error", Code: e.code, Message: e.msg})
+			}
 		case m.Type != "subscribe":
 			c.post(errorFrame{Type: "error", Code: "unknown_type", Message: fmt.Sprintf("unknown message type %q", m.Type)})
 		default:
-			f, err := newViewFilter(m.Domains, m.Users, m.Show, access)
+			var shows []string
+			if len(m.Show) > 0 && json.Unmarshal(m.Show, &shows) != nil {
+				c.post(errorFrame{Type: "error", Code: "bad_filter", Message: "show must be a list"})
+				break
+			}
+			f, err := newViewFilter(m.Domains, m.Users, shows, access)
 			if err != nil {
 				c.post(errorFrame{Type: "error", Code: "bad_filter", Message: err.Error()})
 			} else {

@@ -252,3 +252,26 @@ func TestStreamMessageFloodIsLimited(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamPublishesWebPresence(t *testing.T) {
+	tr := presence.New(presence.Options{})
+	up(tr, "a@x", presence.ShowAway, "xmpp")
+	srv := httptest.NewServer(New(Config{Tracker: tr}))
+	defer srv.Close()
+	conn, _, err := dialQuery(t, srv, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap snapshotFrame
+	readInto(conn, &snap)
+	conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"presence","jid":"a@x","resource":"tab","show":"chat","status":"web","priority":2,"ttl":30}`))
+	var f changeFrame
+	if err := readInto(conn, &f); err != nil || f.Event != "online" || f.Resource.Resource != "web/tab" || f.User.Show != "chat" {
+		t.Fatalf("after a presence message: %+v %v", f, err)
+	}
+	conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"presence","jid":"a@x","resource":"tab","show":"sleepy"}`))
+	var e errorFrame
+	if err := readInto(conn, &e); err != nil || e.Code != "bad_show" {
+		t.Fatalf("bad show: %+v %v", e, err)
+	}
+}
