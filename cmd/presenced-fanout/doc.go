@@ -9,5 +9,7 @@
 // changes) as a child process of its own, so that the CPU of the load
 // client and of the server are counted apart, both on this machine's
 // loopback. Results are printed as one line of key=value pairs;
-// docs/benchmarks.md has the method and the numbers.
+// docs/benchmarks.md has the method and the numbers. FANOUT_CPU_PROFILE=file
+// writes a CPU profile of the server during the load, and
+// FANOUT_HEAP_PROFILE=file a heap profile of the idle connections.
 package main

@@ -109,6 +109,12 @@ func runServer(users int) {
 		json.NewEncoder(w).Encode(selfStats())
 	})
 	mux.HandleFunc("/debug/load", func(w http.ResponseWriter, r *http.Request) {
+		if path := os.Getenv("FANOUT_CPU_PROFILE"); path != "" {
+			if f, err := os.Create(path); err == nil {
+				pprof.StartCPUProfile(f)
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
+		}
 		rate, _ := strconv.Atoi(r.URL.Query().Get("rate"))
 		secs, _ := strconv.ParseFloat(r.URL.Query().Get("seconds"), 64)
 		// Changes in 10 ms slices, each a new status for the next user.
