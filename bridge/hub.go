@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/presenced/presenced/presence"
 )
 
@@ -17,6 +19,9 @@ type hubEvent struct {
 	show    string // the user's aggregate show after the change, on the wire
 	offline bool   // the user has no resource left
 	frame   []byte // the change frame, JSON
+	// prepared is the frame framed for the wire once, for all connections
+	// that get it alone (gorilla caches the bytes of each variant).
+	prepared *websocket.PreparedMessage
 }
 
 // hub follows the tracker with one subscription, encodes each event once,
@@ -89,6 +94,9 @@ func (h *hub) publish(ev *presence.Event) {
 	}
 	he := &hubEvent{seq: ev.Seq, user: ev.User, show: wireShow(ev.Aggregate.Online, ev.Aggregate.Show),
 		offline: !ev.Aggregate.Online, frame: frame}
+	if pm, err := websocket.NewPreparedMessage(websocket.TextMessage, frame); err == nil {
+		he.prepared = pm
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.ring) > 0 {

@@ -200,6 +200,7 @@ func (c *streamConn) drain() {
 		// "changes" message: pre-encoded frames joined as they are.
 		n := min(len(c.queue), maxBatch)
 		var frames [maxBatch][]byte
+		var single *hubEvent // the change, when only one goes out
 		k := 0
 		for _, he := range c.queue[:n] {
 			if he.seq <= c.seq || !c.filter.user(he.user) {
@@ -214,12 +215,20 @@ func (c *streamConn) drain() {
 			if c.visible != nil {
 				c.visible[he.user] = want
 			}
-			frames[k] = he.frame
+			frames[k], single = he.frame, he
 			k++
 		}
 		c.queue = c.queue[n:]
 		c.mu.Unlock()
 		if k == 0 {
+			continue
+		}
+		if k == 1 && single.prepared != nil {
+			// The common case: one change, framed once for all connections.
+			_ = c.ws.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
+			if !c.fail(c.ws.WritePreparedMessage(single.prepared)) {
+				return
+			}
 			continue
 		}
 		msg := frames[0]

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -157,7 +158,10 @@ type subscriber struct {
 	lat    []time.Duration
 }
 
-var timeKey = []byte(`"time":"`)
+var (
+	timeKey   = []byte(`"time":"`)
+	changeKey = []byte(`"type":"change"`)
+)
 
 func runClient(n, rate int, dur time.Duration, users int) error {
 	self, err := os.Executable()
@@ -208,8 +212,16 @@ func runClient(n, rate int, dur time.Duration, users int) error {
 			conns = append(conns, c)
 			connsMu.Unlock()
 			sample := 0
+			var buf bytes.Buffer
 			for {
-				_, data, err := c.ReadMessage()
+				_, r, err := c.NextReader()
+				if err == nil {
+					// One buffer per subscriber: the load client must cost as
+					// little as possible, it shares the cores with the server.
+					buf.Reset()
+					_, err = buf.ReadFrom(r)
+				}
+				data := buf.Bytes()
 				if err != nil {
 					if os.Getenv("FANOUT_DEBUG") != "" {
 						fmt.Fprintln(os.Stderr, "read:", err)
@@ -220,13 +232,13 @@ func runClient(n, rate int, dur time.Duration, users int) error {
 					fmt.Fprintf(os.Stderr, "msg %.120s\n", data)
 				}
 				now := time.Now()
-				k := strings.Count(string(data), `"type":"change"`)
+				k := bytes.Count(data, changeKey)
 				s.frames.Add(int64(k))
 				// One latency sample per message in 8: the first frame's time.
 				if sample++; k > 0 && sample%8 == 0 {
-					if i := strings.Index(string(data), string(timeKey)); i >= 0 {
+					if i := bytes.Index(data, timeKey); i >= 0 {
 						rest := data[i+len(timeKey):]
-						if j := strings.IndexByte(string(rest), '"'); j > 0 {
+						if j := bytes.IndexByte(rest, '"'); j > 0 {
 							if t, err := time.Parse(time.RFC3339Nano, string(rest[:j])); err == nil {
 								s.mu.Lock()
 								s.lat = append(s.lat, now.Sub(t))
