@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presenced/presenced/bridge/dashboard"
 	"github.com/presenced/presenced/docs"
@@ -58,6 +59,9 @@ type Config struct {
 	// History, if set, serves GET /v1/presence/{jid}/history (the
 	// PostgreSQL store provides it); nil answers 501.
 	History func(ctx context.Context, jid string, since, until time.Time, limit int) ([]HistoryEntry, error)
+	// Registerer receives the bridge's metrics (requests, latency,
+	// WebSocket connections); nil means none.
+	Registerer prometheus.Registerer
 	// Checks are reported by GET /v1/health: each returns nil when its
 	// subsystem is fine, or what is wrong. Nil means no checks.
 	Checks map[string]func() error
@@ -71,6 +75,7 @@ type Bridge struct {
 	hub      *hub
 	hubOnce  sync.Once
 	limits   *limiter
+	metrics  *metrics
 	routes   []string
 	upgrader websocket.Upgrader
 }
@@ -107,6 +112,7 @@ func New(cfg Config) *Bridge {
 	// Write buffers come from a pool, held only while a message is written:
 	// an idle connection keeps none (docs/benchmarks.md, memory per idle
 	// connection).
+	b.metrics = newMetrics(cfg.Registerer, b)
 	b.upgrader = websocket.Upgrader{ReadBufferSize: 512, WriteBufferSize: 4096, WriteBufferPool: &sync.Pool{},
 		CheckOrigin: b.checkOrigin}
 	b.handle("/v1/presence", get(b.guard(b.list)))
@@ -117,6 +123,10 @@ func New(cfg Config) *Bridge {
 	b.handle("/v1/webpresence/{resource}", methods(b.guard(b.webPresence), http.MethodDelete))
 	b.handle("/v1/stream", get(b.stream))
 	b.handle("/v1/health", get(b.health))
+	b.handle("/healthz", get(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+	}))
+	b.handle("/readyz", get(b.ready))
 	b.handle("/v1/openapi.yaml", get(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(docs.OpenAPI)
@@ -132,7 +142,7 @@ func New(cfg Config) *Bridge {
 
 // handle registers an API route and remembers its pattern (see Routes).
 func (b *Bridge) handle(pattern string, h http.Handler) {
-	b.mux.Handle(pattern, h)
+	b.mux.Handle(pattern, b.metrics.instrument(pattern, h))
 	b.routes = append(b.routes, pattern)
 }
 
@@ -256,6 +266,28 @@ func (b *Bridge) health(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// ready serves GET /readyz: 200 when every check passes (the XMPP link is
+// up, the store is writable), else 503 with the reasons.
+func (b *Bridge) ready(w http.ResponseWriter, r *http.Request) {
+	out := struct {
+		Ready   bool              `json:"ready"`
+		Reasons map[string]string `json:"reasons,omitempty"`
+	}{Ready: true}
+	for name, check := range b.cfg.Checks {
+		if err := check(); err != nil {
+			if out.Reasons == nil {
+				out.Reasons = map[string]string{}
+			}
+			out.Ready, out.Reasons[name] = false, err.Error()
+		}
+	}
+	code := http.StatusOK
+	if !out.Ready {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, out)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"mellium.im/xmpp"
 	mcomp "mellium.im/xmpp/component"
 	"mellium.im/xmpp/disco"
@@ -75,6 +76,10 @@ type Config struct {
 	// zero means 1s. Tests make it small.
 	Tick time.Duration
 
+	// Registerer receives the component's metrics (stanzas in, connects,
+	// link state, pings); nil means none.
+	Registerer prometheus.Registerer
+
 	// Extra adds handlers (for example XEPs from xmppext) to the IQ mux.
 	Extra []mux.Option
 }
@@ -95,6 +100,7 @@ type Component struct {
 	checkLink chan struct{}
 	connected atomic.Bool
 	connects  atomic.Int64
+	metrics   *metrics
 }
 
 // New checks cfg and returns a Component; it does not connect (see Serve).
@@ -152,14 +158,16 @@ func New(cfg Config) (*Component, error) {
 		// pending.
 		cfg.PingInterval = min
 	}
-	return &Component{
+	c := &Component{
 		checkLink: make(chan struct{}, 1),
 		cfg:       cfg,
 		log:       cfg.Logger.With("component", cfg.JID.String()),
 		addr:      cfg.JID.String(),
 		mux:       mux.New(mcomp.NSAccept, opts...),
 		subs:      newSubscriptions(),
-	}, nil
+	}
+	c.metrics = newMetrics(cfg.Registerer, c)
+	return c, nil
 }
 
 func setDefault(d *time.Duration, def time.Duration) {
@@ -249,6 +257,7 @@ func (c *Component) session(ctx context.Context) (resynced bool, err error) {
 	}
 	c.log.Info("component: connected", "addr", c.cfg.Addr, "handshake", time.Since(began))
 	c.connects.Add(1)
+	c.metrics.connected()
 	c.connected.Store(true)
 	defer c.connected.Store(false)
 

@@ -37,6 +37,7 @@ func (identity) ForIdentities(node string, f func(info.Identity) error) error {
 // stream.
 func (c *Component) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 	c.lastRecv.Store(time.Now().UnixNano())
+	c.metrics.stanza(start.Name.Local, attr(start, "type"))
 	switch start.Name.Local {
 	case "presence":
 		return c.handlePresence(t, start)

@@ -153,14 +153,17 @@ func (c *Component) pingResource(ctx context.Context, s *xmpp.Session, ref prese
 	var se stanza.Error
 	switch {
 	case err == nil:
+		c.metrics.ping("answered")
 		c.lastRecv.Store(time.Now().UnixNano())
 		c.cfg.Tracker.Confirm(ref.User, ref.Resource)
 	case errors.As(err, &se):
+		c.metrics.ping("error")
 		c.lastRecv.Store(time.Now().UnixNano())
 		c.probeThenExpire(ctx, s, ref, sent, wall)
 	case ctx.Err() != nil:
 		// The link dropped: no verdict.
 	case errors.Is(err, context.DeadlineExceeded):
+		c.metrics.ping("timeout")
 		// Silence means the user is gone only if the link itself works.
 		if c.linkWorks(ctx, wall) && c.cfg.Tracker.ExpireResource(ref.User, ref.Resource, sent, presence.ReasonTimeout) {
 			c.log.Info("component: resource did not answer a ping", "jid", to.String(), "timeout", c.cfg.PingTimeout)

@@ -47,6 +47,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.Secret, "secret", env("SECRET", ""), "component shared secret (PRESENCED_SECRET)")
 	fs.StringVar(&o.Server, "server", env("SERVER", "127.0.0.1:8888"), "XMPP server's component listener, host:port (PRESENCED_SERVER)")
 	fs.StringVar(&o.HTTP, "http", env("HTTP", "127.0.0.1:8080"), "HTTP listen address of the REST and WebSocket API (PRESENCED_HTTP)")
+	fs.StringVar(&o.Metrics, "metrics", env("METRICS", ""), "listen address of the Prometheus endpoint /metrics, e.g. 127.0.0.1:9464; empty: none (PRESENCED_METRICS)")
 	fs.StringVar(&o.Store, "store", env("STORE", "memory"), "where presence is mirrored: memory, or a PostgreSQL URL postgres://... (PRESENCED_STORE)")
 	jwtKeys := fs.String("jwt-keys", env("JWT_KEYS", ""), "comma-separated key files for JWT authentication: PEM public keys (RS256, ES256, EdDSA) or hs256:<secret file>; empty with no -jwks means NO authentication (PRESENCED_JWT_KEYS)")
 	fs.StringVar(&o.JWKS, "jwks", env("JWKS", ""), "a JSON Web Key Set file for JWT authentication (PRESENCED_JWKS)")

@@ -52,8 +52,12 @@ type Options struct {
 	RatePerSecond float64
 	// Logger receives all logs; nil means slog.Default().
 	Logger *slog.Logger
-	// Ready, if set, is called with the bridge's address once it listens.
-	Ready func(httpAddr net.Addr)
+	// Metrics is the listen address of the Prometheus endpoint (/metrics);
+	// empty means no metrics endpoint.
+	Metrics string
+	// Ready, if set, is called with the bridge's address once it listens;
+	// MetricsReady likewise with the metrics endpoint's.
+	Ready, MetricsReady func(addr net.Addr)
 }
 
 // check reports the first missing or invalid option, naming its flag.
@@ -89,11 +93,13 @@ func Run(ctx context.Context, opts Options) error {
 		log = slog.Default()
 	}
 
+	tracker := presence.New(presence.Options{})
+	reg := newRegistry(tracker)
 	var st store.Store = memstore.New()
 	storeName := "memory"
 	checks := map[string]func() error{}
 	if isPostgres(opts.Store) {
-		pg, err := pgstore.Open(ctx, pgstore.Config{URL: opts.Store, Logger: log, Retention: opts.Retention})
+		pg, err := pgstore.Open(ctx, pgstore.Config{URL: opts.Store, Logger: log, Retention: opts.Retention, Registerer: reg})
 		if err != nil {
 			return fmt.Errorf("presenced: -store (PRESENCED_STORE): %w", err)
 		}
@@ -104,7 +110,6 @@ func Run(ctx context.Context, opts Options) error {
 			log.Error("presenced: closing the store", "err", err)
 		}
 	}()
-	tracker := presence.New(presence.Options{})
 	users, err := st.Load(ctx)
 	if err != nil {
 		return fmt.Errorf("presenced: loading the store: %w", err)
@@ -115,6 +120,7 @@ func Run(ctx context.Context, opts Options) error {
 		JID: jid.MustParse(opts.JID), Secret: opts.Secret, Addr: opts.Server,
 		Tracker: tracker, Logger: log, ProbeWait: opts.ProbeWait, LinkGrace: opts.LinkGrace,
 		PingInterval: opts.PingInterval, PingTimeout: opts.PingTimeout, SweepInterval: opts.SweepInterval, KeepAlive: opts.KeepAlive,
+		Registerer: reg,
 	})
 	if err != nil {
 		return err
@@ -129,7 +135,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return nil
 	}
-	bcfg := bridge.Config{Tracker: tracker, Logger: log, Checks: checks, AllowedOrigins: opts.AllowedOrigins,
+	bcfg := bridge.Config{Tracker: tracker, Logger: log, Checks: checks, AllowedOrigins: opts.AllowedOrigins, Registerer: reg,
 		RatePerSecond: opts.RatePerSecond, RateBurst: int(2 * opts.RatePerSecond)}
 	if len(opts.JWTKeys) > 0 || opts.JWKS != "" {
 		v, err := auth.NewVerifier(auth.Config{KeyFiles: opts.JWTKeys, JWKSFile: opts.JWKS, Issuer: opts.JWTIssuer, Audience: opts.JWTAudience})
@@ -168,8 +174,21 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Ready != nil {
 		opts.Ready(ln.Addr())
 	}
-	// Stopped in this order on shutdown: input first, the mirror last.
-	supervise(ctx, log, comp, web, timers{tracker}, writer)
+	services := []suture.Service{comp, web, timers{tracker}, writer}
+	if opts.Metrics != "" {
+		mln, err := net.Listen("tcp", opts.Metrics)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("presenced: -metrics (PRESENCED_METRICS): %w", err)
+		}
+		if opts.MetricsReady != nil {
+			opts.MetricsReady(mln.Addr())
+		}
+		services = append(services, &metricsService{reg: reg, ln: mln})
+	}
+	// Stopped in this order on shutdown: input first, the mirror, then the
+	// metrics last.
+	supervise(ctx, log, services...)
 	log.Info("presenced: stopped")
 	return nil
 }

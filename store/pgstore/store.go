@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
@@ -37,6 +38,9 @@ type Config struct {
 	// them forever. Older rows are deleted in small batches every
 	// RetentionInterval (zero means 1h).
 	Retention, RetentionInterval time.Duration
+	// Registerer receives the store's metrics (queue depth, flush latency
+	// and errors, dropped rows); nil means none.
+	Registerer prometheus.Registerer
 }
 
 // Store is the PostgreSQL store.
@@ -51,7 +55,8 @@ type Store struct {
 	total   int64 // ... and since Open
 	health  error // the last write's error, nil when the last write worked
 
-	writeMu sync.Mutex // one writer at a time: the flusher or Replace
+	writeMu sync.Mutex               // one writer at a time: the flusher or Replace
+	flushes *prometheus.HistogramVec // by result: ok, error; nil without metrics
 	kick    chan struct{}
 	stop    context.CancelFunc
 	done    chan struct{}
@@ -100,6 +105,26 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	s := &Store{cfg: cfg, log: cfg.Logger, pool: pool, pend: newPending(), kick: make(chan struct{}, 1), stop: stop, done: make(chan struct{})}
+	if reg := cfg.Registerer; reg != nil {
+		s.flushes = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "presence_store_flush_duration_seconds",
+			Help:    "Time to write one batch to PostgreSQL, by result (ok, error).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
+		}, []string{"result"})
+		reg.MustRegister(s.flushes,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "presence_store_queue_events",
+				Help: "Changes buffered for PostgreSQL, not yet written.",
+			}, func() float64 {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return float64(s.pend.events)
+			}),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "presence_store_dropped_rows_total",
+				Help: "History and session rows dropped because PostgreSQL could not be written for too long.",
+			}, func() float64 { return float64(s.Dropped()) }))
+	}
 	go s.run(runCtx)
 	return s, nil
 }
@@ -175,7 +200,15 @@ func (s *Store) flushLocked(ctx context.Context) error {
 	if p.empty() {
 		return nil
 	}
+	began := time.Now()
 	err := s.write(ctx, p)
+	if s.flushes != nil {
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		s.flushes.WithLabelValues(result).Observe(time.Since(began).Seconds())
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {

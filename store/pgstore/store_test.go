@@ -2,6 +2,8 @@ package pgstore_test
 
 import (
 	"context"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"io"
 	"log/slog"
 	"strings"
@@ -122,7 +124,8 @@ func mirror(t *testing.T, tr *presence.Tracker, s *pgstore.Store) (sync func()) 
 }
 
 func TestHistorySessionsAndLastActivity(t *testing.T) {
-	s := open(t, newDB(t, adminURL), pgstore.Config{})
+	reg := prometheus.NewRegistry()
+	s := open(t, newDB(t, adminURL), pgstore.Config{Registerer: reg})
 	defer s.Close()
 	clk := &stepClock{t: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
 	tr := presence.New(presence.Options{Clock: clk})
@@ -143,6 +146,9 @@ func TestHistorySessionsAndLastActivity(t *testing.T) {
 	}
 	if strings.Join(events, " ") != "online:: changed:away: offline:away:timeout" {
 		t.Fatalf("history %v", events)
+	}
+	if n, err := testutil.GatherAndCount(reg, "presence_store_flush_duration_seconds", "presence_store_queue_events"); err != nil || n != 2 {
+		t.Fatalf("store metrics: %d series, %v", n, err)
 	}
 	hist, err := s.History(ctx, "a@x", clk.t.Add(-time.Hour), clk.t.Add(time.Second), 10)
 	if err != nil || len(hist) != 3 || hist[2].Reason != "timeout" || hist[1].Status != "lunch" {

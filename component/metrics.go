@@ -1,0 +1,78 @@
+package component
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the component's Prometheus series; nil when no Registerer
+// was configured (every method is then a no-op).
+type metrics struct {
+	stanzas  *prometheus.CounterVec
+	connects prometheus.Counter
+	pings    *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, c *Component) *metrics {
+	if reg == nil {
+		return nil
+	}
+	m := &metrics{
+		stanzas: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "presence_component_stanzas_total",
+			Help: "Stanzas received from the XMPP server, by element (presence, iq, message) and type (available for presence without one).",
+		}, []string{"stanza", "type"}),
+		connects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "presence_component_connects_total",
+			Help: "Completed XEP-0114 handshakes: 1 plus the reconnects.",
+		}),
+		pings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "presence_component_pings_total",
+			Help: "Pings to silent resources, by outcome (answered, error, timeout).",
+		}, []string{"outcome"}),
+	}
+	reg.MustRegister(m.stanzas, m.connects, m.pings, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "presence_component_link_up",
+		Help: "1 while the link to the XMPP server is up (handshake done), else 0.",
+	}, func() float64 {
+		if c.Connected() {
+			return 1
+		}
+		return 0
+	}))
+	return m
+}
+
+func (m *metrics) stanza(name, typ string) {
+	if m == nil {
+		return
+	}
+	if typ == "" {
+		if name != "presence" {
+			typ = "none"
+		} else {
+			typ = "available"
+		}
+	}
+	switch name {
+	case "presence", "iq", "message":
+	default:
+		name, typ = "other", "none"
+	}
+	switch typ {
+	case "available", "unavailable", "subscribe", "subscribed", "unsubscribe", "unsubscribed", "probe", "error",
+		"get", "set", "result", "none", "chat", "normal", "groupchat", "headline":
+	default:
+		typ = "unknown" // bounded label values, whatever a peer sends
+	}
+	m.stanzas.WithLabelValues(name, typ).Inc()
+}
+
+func (m *metrics) connected() {
+	if m != nil {
+		m.connects.Inc()
+	}
+}
+
+func (m *metrics) ping(outcome string) {
+	if m != nil {
+		m.pings.WithLabelValues(outcome).Inc()
+	}
+}
