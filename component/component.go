@@ -19,6 +19,7 @@ import (
 	"mellium.im/xmpp/stream"
 
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/xmppext/last"
 )
 
 // Config configures a Component.
@@ -151,6 +152,7 @@ func New(cfg Config) (*Component, error) {
 	opts := append([]mux.Option{
 		disco.Handle(),
 		ping.Handle(),
+		last.Handle(time.Now(), nil), // XEP-0012: the component's uptime
 		mux.Ident(identity{}),
 	}, cfg.Extra...)
 	if min := cfg.PingTimeout + cfg.ProbeWait; cfg.PingInterval < min {

@@ -221,10 +221,14 @@ func TestDiscoAndPing(t *testing.T) {
 	c, _ := newTestComponent(t)
 	got := feed(t, c, `<iq`+ns+` from='a@localhost/r' to='presence.localhost' id='d1' type='get'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
 	for _, want := range []string{`type="result"`, `from="presence.localhost"`, `category="component"`, `type="presence"`,
-		`var="urn:xmpp:ping"`, `var="http://jabber.org/protocol/disco#info"`} {
+		`var="urn:xmpp:ping"`, `var="http://jabber.org/protocol/disco#info"`, `var="jabber:iq:last"`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("disco#info reply lacks %s: %s", want, got)
 		}
+	}
+	got = feed(t, c, `<iq`+ns+` from='a@localhost/r' to='presence.localhost' id='l1' type='get'><query xmlns='jabber:iq:last'/></iq>`)
+	if !strings.Contains(got, `type="result"`) || !strings.Contains(got, `seconds="`) {
+		t.Errorf("last activity reply %s", got)
 	}
 	got = feed(t, c, `<iq`+ns+` from='a@localhost/r' to='presence.localhost' id='p1' type='get'><ping xmlns='urn:xmpp:ping'/></iq>`)
 	if !strings.Contains(got, `type="result"`) || !strings.Contains(got, `id="p1"`) || !strings.Contains(got, `from="presence.localhost"`) {

@@ -4,7 +4,7 @@
 // Handle() mux.Option that plugs the handler into the component's mux
 // (component.Config.Extra).
 //
-// Planned: adhoc (XEP-0050 responder) for the administration commands,
-// privilege (XEP-0356) where the server offers it, last (XEP-0012) and idle
-// (XEP-0319). The package itself holds no code.
+// Here: last (XEP-0012, the component's uptime). Planned: adhoc (XEP-0050
+// responder) for the administration commands, and privilege (XEP-0356)
+// where the server offers it. The package itself holds no code.
 package xmppext
