@@ -76,6 +76,7 @@ type Bridge struct {
 	hubOnce  sync.Once
 	limits   *limiter
 	metrics  *metrics
+	started  time.Time
 	routes   []string
 	upgrader websocket.Upgrader
 }
@@ -112,6 +113,7 @@ func New(cfg Config) *Bridge {
 	// Write buffers come from a pool, held only while a message is written:
 	// an idle connection keeps none (docs/benchmarks.md, memory per idle
 	// connection).
+	b.started = time.Now()
 	b.metrics = newMetrics(cfg.Registerer, b)
 	b.upgrader = websocket.Upgrader{ReadBufferSize: 512, WriteBufferSize: 4096, WriteBufferPool: &sync.Pool{},
 		CheckOrigin: b.checkOrigin}
@@ -127,13 +129,16 @@ func New(cfg Config) *Bridge {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	}))
 	b.handle("/readyz", get(b.ready))
+	b.handle("/admin/v1/stats", get(b.guard(b.stats)))
 	b.handle("/v1/openapi.yaml", get(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(docs.OpenAPI)
 	}))
-	b.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no route for "+r.URL.Path)
-	})
+	}
+	b.mux.HandleFunc("/v1/", notFound)
+	b.mux.HandleFunc("/admin/", notFound)
 	// The live dashboard: static assets, open like /v1/health (the page
 	// asks for a token and sends it with every API call).
 	b.mux.Handle("/", dashboard.Handler())

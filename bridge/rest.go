@@ -138,7 +138,15 @@ func (b *Bridge) counts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	users, seq := b.cfg.Tracker.Snapshot()
-	out := countsJSON{Seq: seq, ByShow: map[string]int{}, ByDomain: map[string]domainCountsJSON{}}
+	out, _ := countUsers(users, f)
+	out.Seq = seq
+	writeJSON(w, http.StatusOK, out)
+}
+
+// countUsers counts the users f lets through, by show and domain, and
+// their online resources.
+func countUsers(users []presence.User, f *viewFilter) (out countsJSON, resources int) {
+	out = countsJSON{ByShow: map[string]int{}, ByDomain: map[string]domainCountsJSON{}}
 	for _, s := range []string{"available", "chat", "away", "xa", "dnd", "offline"} {
 		out.ByShow[s] = 0
 	}
@@ -158,8 +166,37 @@ func (b *Bridge) counts(w http.ResponseWriter, r *http.Request) {
 		}
 		out.ByDomain[dom] = d
 		out.ByShow[show]++
+		resources += len(u.Resources)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, resources
+}
+
+// stats serves GET /admin/v1/stats: the aggregates of every user, for
+// administrators only (a token with the admin scope; anyone when no
+// authentication is configured).
+func (b *Bridge) stats(w http.ResponseWriter, r *http.Request) {
+	if a := accessOf(r); a != nil {
+		if ad, ok := a.(interface{ IsAdmin() bool }); !ok || !ad.IsAdmin() {
+			writeError(w, http.StatusForbidden, "forbidden", "the admin scope (presence:admin) is needed")
+			return
+		}
+	}
+	users, seq := b.cfg.Tracker.Snapshot()
+	counts, resources := countUsers(users, &viewFilter{})
+	checks := map[string]string{}
+	for name, check := range b.cfg.Checks {
+		checks[name] = "ok"
+		if err := check(); err != nil {
+			checks[name] = err.Error()
+		}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		countsJSON
+		Resources     int               `json:"resources"`
+		UptimeSeconds int64             `json:"uptime_seconds"`
+		Checks        map[string]string `json:"checks"`
+	}{countsJSON: countsJSON{Seq: seq, Users: counts.Users, Online: counts.Online, ByShow: counts.ByShow, ByDomain: counts.ByDomain},
+		Resources: resources, UptimeSeconds: int64(time.Since(b.started) / time.Second), Checks: checks})
 }
 
 // HistoryEntry is one row of a user's presence history.

@@ -192,6 +192,10 @@ func TestRESTAuthRateLimitsAndHistory(t *testing.T) {
 	if code, _, _ := do("/v1/health", ""); code != 200 {
 		t.Fatalf("health must stay open: %d", code)
 	}
+	b.limits = newLimiter(100, 100) // a fresh budget for the admin checks
+	if code, _, _ := do("/admin/v1/stats", "good"); code != 403 {
+		t.Fatalf("admin stats without the admin scope: %d", code)
+	}
 }
 
 func TestHistoryWithoutStore(t *testing.T) {
@@ -199,6 +203,25 @@ func TestHistoryWithoutStore(t *testing.T) {
 	srv := httptest.NewServer(New(Config{Tracker: tr}))
 	defer srv.Close()
 	if code, _, m := call(t, srv, "GET", "/v1/presence/a@x/history", ""); code != 501 || m["error"].(map[string]any)["code"] != "no_history" {
+		t.Fatalf("%d %v", code, m)
+	}
+}
+
+type adminAccess struct{ subjectAccess }
+
+func (adminAccess) IsAdmin() bool { return true }
+
+func TestAdminStats(t *testing.T) {
+	tr := presence.New(presence.Options{})
+	up(tr, "a@one", presence.ShowAway, "")
+	tr.Apply(presence.Update{User: "a@one", Resource: "r2", Available: true})
+	up(tr, "b@two", presence.ShowNone, "")
+	b := New(Config{Tracker: tr, Checks: map[string]func() error{"store": func() error { return nil }},
+		Authenticate: func(r *http.Request) (Access, error) { return adminAccess{}, nil }})
+	srv := httptest.NewServer(b)
+	defer srv.Close()
+	code, _, m := call(t, srv, "GET", "/admin/v1/stats", "")
+	if code != 200 || m["users"].(float64) != 2 || m["resources"].(float64) != 3 || m["checks"].(map[string]any)["store"] != "ok" {
 		t.Fatalf("%d %v", code, m)
 	}
 }

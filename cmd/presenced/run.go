@@ -264,3 +264,6 @@ func isPostgres(s string) bool {
 type claimsAccess struct{ *auth.Claims }
 
 func (c claimsAccess) Key() string { return c.Subject }
+
+// IsAdmin reports the admin scope, for the admin routes.
+func (c claimsAccess) IsAdmin() bool { return c.Admin }
