@@ -19,6 +19,7 @@ import (
 	"mellium.im/xmpp/stream"
 
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/xmppext/adhoc"
 	"github.com/presenced/presenced/xmppext/last"
 )
 
@@ -77,6 +78,10 @@ type Config struct {
 	// zero means 1s. Tests make it small.
 	Tick time.Duration
 
+	// Admins may list and run the administration commands (XEP-0050) from
+	// their XMPP client: bare JIDs, or whole domains. Empty means nobody.
+	Admins []string
+
 	// Registerer receives the component's metrics (stanzas in, connects,
 	// link state, pings); nil means none.
 	Registerer prometheus.Registerer
@@ -97,11 +102,13 @@ type Component struct {
 	// nanoseconds): evidence that the link works, without which a missing
 	// answer says nothing about the user.
 	lastRecv atomic.Int64
-	// checkLink asks the heartbeat loop for a keepalive now.
-	checkLink chan struct{}
-	connected atomic.Bool
-	connects  atomic.Int64
-	metrics   *metrics
+	// checkLink asks the heartbeat loop for a keepalive now; sweepNow for a
+	// probe sweep now (the reconcile-now command).
+	checkLink, sweepNow chan struct{}
+	commands            *adhoc.Responder
+	connected           atomic.Bool
+	connects            atomic.Int64
+	metrics             *metrics
 }
 
 // New checks cfg and returns a Component; it does not connect (see Serve).
@@ -162,12 +169,15 @@ func New(cfg Config) (*Component, error) {
 	}
 	c := &Component{
 		checkLink: make(chan struct{}, 1),
+		sweepNow:  make(chan struct{}, 1),
 		cfg:       cfg,
 		log:       cfg.Logger.With("component", cfg.JID.String()),
 		addr:      cfg.JID.String(),
-		mux:       mux.New(mcomp.NSAccept, opts...),
+		mux:       nil, // below: the commands need c
 		subs:      newSubscriptions(),
 	}
+	c.commands = adhoc.New(c.isAdmin, c.adminCommands()...)
+	c.mux = mux.New(mcomp.NSAccept, append(opts, c.commands.Handle())...)
 	c.metrics = newMetrics(cfg.Registerer, c)
 	return c, nil
 }

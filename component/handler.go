@@ -14,6 +14,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/xmppext/adhoc"
 )
 
 // maxIQTokens bounds how much of an IQ is buffered for checking before the
@@ -165,6 +166,13 @@ func (c *Component) handleIQ(t xmlstream.TokenReadEncoder, start *xml.StartEleme
 	case !ok:
 		return c.iqError(t, iq, stanza.Modify, stanza.BadRequest)
 	}
+	if iq.Type == stanza.GetIQ && len(toks) > 0 {
+		// disco#items on the commands node depends on who asks (the mux's
+		// disco handler cannot know): admins see the commands, others none.
+		if se, ok := toks[0].(xml.StartElement); ok && se.Name == (xml.Name{Space: discoItemsNS, Local: "query"}) && attrOf(se.Attr, "node") == adhoc.NS {
+			return c.commandItems(t, iq)
+		}
+	}
 	w := &writeTracker{Encoder: t}
 	replay := struct {
 		xml.TokenReader
@@ -271,4 +279,41 @@ func attr(start *xml.StartElement, name string) string {
 		}
 	}
 	return ""
+}
+
+const discoItemsNS = "http://jabber.org/protocol/disco#items"
+
+func attrOf(attrs []xml.Attr, name string) string {
+	for _, a := range attrs {
+		if a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// commandItems answers disco#items on the commands node with the commands
+// the requester may run.
+func (c *Component) commandItems(t xmlstream.TokenWriter, iq stanza.IQ) error {
+	var items []xml.Token
+	for _, cmd := range c.commands.Commands(iq.From) {
+		items = append(items,
+			xml.StartElement{Name: xml.Name{Space: discoItemsNS, Local: "item"}, Attr: []xml.Attr{
+				{Name: xml.Name{Local: "jid"}, Value: c.addr}, {Name: xml.Name{Local: "node"}, Value: cmd.Node},
+				{Name: xml.Name{Local: "name"}, Value: cmd.Name}}},
+			xml.EndElement{Name: xml.Name{Space: discoItemsNS, Local: "item"}})
+	}
+	q := xml.StartElement{Name: xml.Name{Space: discoItemsNS, Local: "query"},
+		Attr: []xml.Attr{{Name: xml.Name{Local: "node"}, Value: adhoc.NS}}}
+	_, err := xmlstream.Copy(t, iq.Result(xmlstream.Wrap(xmlstream.ReaderFunc(func() func() (xml.Token, error) {
+		i := 0
+		return func() (xml.Token, error) {
+			if i == len(items) {
+				return nil, io.EOF
+			}
+			i++
+			return items[i-1], nil
+		}
+	}()), q)))
+	return err
 }

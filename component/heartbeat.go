@@ -63,6 +63,8 @@ func (c *Component) heartbeat(ctx context.Context, s *xmpp.Session, drop func())
 			if !awaiting {
 				startKeepalive(time.Now())
 			}
+		case <-c.sweepNow:
+			nextSweep = time.Now() // the next tick starts it
 		case err := <-keepalive:
 			awaiting = false
 			if err != nil {

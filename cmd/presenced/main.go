@@ -53,6 +53,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.JWKS, "jwks", env("JWKS", ""), "a JSON Web Key Set file for JWT authentication (PRESENCED_JWKS)")
 	fs.StringVar(&o.JWTIssuer, "jwt-issuer", env("JWT_ISSUER", ""), "required iss claim, when set (PRESENCED_JWT_ISSUER)")
 	fs.StringVar(&o.JWTAudience, "jwt-audience", env("JWT_AUDIENCE", ""), "required aud claim, when set (PRESENCED_JWT_AUDIENCE)")
+	admins := fs.String("admins", env("ADMINS", ""), "comma-separated bare JIDs or domains that may run the administration commands (XEP-0050) from an XMPP client (PRESENCED_ADMINS)")
 	origins := fs.String("allowed-origins", env("ALLOWED_ORIGINS", ""), "comma-separated Origins allowed to open the WebSocket from a browser, or *; empty: same origin only (PRESENCED_ALLOWED_ORIGINS)")
 	fs.Float64Var(&o.RatePerSecond, "rate", envFloat(getenv, "PRESENCED_RATE", 20), "requests per second per token (or per IP without one); bursts of twice that (PRESENCED_RATE)")
 	durations := []struct {
@@ -82,6 +83,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	o.JWTKeys = splitList(*jwtKeys)
 	o.AllowedOrigins = splitList(*origins)
+	o.Admins = splitList(*admins)
 	for i, d := range durations {
 		v, err := time.ParseDuration(*raw[i])
 		if err != nil || v < 0 || v == 0 && d.flag != "retention" {

@@ -46,6 +46,8 @@ type Options struct {
 	// bridge/auth.Config); with no keys at all the API is open to everyone.
 	JWTKeys                      []string
 	JWKS, JWTIssuer, JWTAudience string
+	// Admins: see component.Config.Admins.
+	Admins []string
 	// AllowedOrigins: see bridge.Config.AllowedOrigins.
 	AllowedOrigins []string
 	// RatePerSecond: see bridge.Config.RatePerSecond; zero means 20.
@@ -120,7 +122,7 @@ func Run(ctx context.Context, opts Options) error {
 		JID: jid.MustParse(opts.JID), Secret: opts.Secret, Addr: opts.Server,
 		Tracker: tracker, Logger: log, ProbeWait: opts.ProbeWait, LinkGrace: opts.LinkGrace,
 		PingInterval: opts.PingInterval, PingTimeout: opts.PingTimeout, SweepInterval: opts.SweepInterval, KeepAlive: opts.KeepAlive,
-		Registerer: reg,
+		Registerer: reg, Admins: opts.Admins,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,217 @@
+package component
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/xmppext/adhoc"
+)
+
+// Command nodes: XEP-0133's where it defines the command, presenced's own
+// otherwise.
+const (
+	nsAdmin          = "http://jabber.org/protocol/admin"
+	nodeOnlineNum    = nsAdmin + "#get-online-users-num"
+	nodeOnlineList   = nsAdmin + "#get-online-users-list"
+	nodeActiveUsers  = nsAdmin + "#get-active-users"
+	nodeIdleUsers    = nsAdmin + "#get-idle-users"
+	nodeLastLogin    = nsAdmin + "#get-user-lastlogin"
+	nodeUserStats    = nsAdmin + "#user-stats"
+	nodeEndSession   = nsAdmin + "#end-user-session"
+	nsPresenced      = "urn:presenced:commands"
+	nodeStats        = nsPresenced + "#stats"
+	nodeReconcileNow = nsPresenced + "#reconcile-now"
+)
+
+// isAdmin reports whether from is one of the configured admins: a bare JID,
+// or a whole domain.
+func (c *Component) isAdmin(from jid.JID) bool {
+	bare, domain := from.Bare().String(), from.Domainpart()
+	for _, a := range c.cfg.Admins {
+		if a == bare || a == domain {
+			return true
+		}
+	}
+	return false
+}
+
+// result builds a XEP-0133 result form.
+func result(fields ...adhoc.Field) *adhoc.Form {
+	return &adhoc.Form{Type: "result", Fields: append([]adhoc.Field{{Var: "FORM_TYPE", Type: "hidden", Values: []string{nsAdmin}}}, fields...)}
+}
+
+// ask builds the form of a command's first stage.
+func ask(title, field, typ, label string) adhoc.Response {
+	return adhoc.Response{Form: &adhoc.Form{Type: "form", Title: title, Fields: []adhoc.Field{
+		{Var: "FORM_TYPE", Type: "hidden", Values: []string{nsAdmin}},
+		{Var: field, Type: typ, Label: label, Required: &struct{}{}},
+	}}}
+}
+
+// accounts reads the bare JIDs submitted in field.
+func accounts(f *adhoc.Form, field string) ([]string, error) {
+	var out []string
+	for _, v := range f.Values(field) {
+		j, err := jid.Parse(strings.TrimSpace(v))
+		if err != nil || j.Localpart() == "" {
+			return nil, fmt.Errorf("%q is not a user JID", v)
+		}
+		out = append(out, j.Bare().String())
+	}
+	if len(out) == 0 {
+		return nil, errors.New(field + " is required")
+	}
+	return out, nil
+}
+
+func wireShow(u *presence.User) string {
+	switch {
+	case !u.Online:
+		return "offline"
+	case u.Show == presence.ShowNone:
+		return "available"
+	}
+	return string(u.Show)
+}
+
+func (c *Component) onlineUsers(keep func(*presence.User) bool) []presence.User {
+	users, _ := c.cfg.Tracker.Snapshot()
+	out := users[:0]
+	for i := range users {
+		if users[i].Online && keep(&users[i]) {
+			out = append(out, users[i])
+		}
+	}
+	return out
+}
+
+func jids(us []presence.User) []string {
+	out := make([]string, len(us))
+	for i := range us {
+		out[i] = us[i].JID
+	}
+	return out
+}
+
+// idle reports whether the user's winning resource says it is idle.
+func idle(u *presence.User) bool { return len(u.Resources) > 0 && !u.Resources[0].Idle.IsZero() }
+
+// adminCommands are the commands admins run from their XMPP client.
+func (c *Component) adminCommands() []adhoc.Command {
+	done := func(f *adhoc.Form) (adhoc.Response, error) { return adhoc.Response{Done: true, Form: f}, nil }
+	return []adhoc.Command{
+		{Node: nodeOnlineNum, Name: "Get Number of Online Users", Run: func(adhoc.Request) (adhoc.Response, error) {
+			n := len(c.onlineUsers(func(*presence.User) bool { return true }))
+			return done(result(adhoc.Field{Var: "onlineusersnum", Label: "Online users", Values: []string{strconv.Itoa(n)}}))
+		}},
+		{Node: nodeOnlineList, Name: "Get List of Online Users", Run: func(adhoc.Request) (adhoc.Response, error) {
+			us := c.onlineUsers(func(*presence.User) bool { return true })
+			lines := make([]string, len(us))
+			for i := range us {
+				lines[i] = fmt.Sprintf("%s %s %s", us[i].JID, wireShow(&us[i]), us[i].Status)
+			}
+			return done(result(
+				adhoc.Field{Var: "onlineuserjids", Type: "jid-multi", Label: "Online users", Values: jids(us)},
+				adhoc.Field{Var: "onlineusers", Type: "text-multi", Label: "Online users with show and status", Values: lines}))
+		}},
+		{Node: nodeActiveUsers, Name: "Get List of Active Users", Run: func(adhoc.Request) (adhoc.Response, error) {
+			us := c.onlineUsers(func(u *presence.User) bool { return !idle(u) })
+			return done(result(adhoc.Field{Var: "activeuserjids", Type: "jid-multi", Label: "Active users", Values: jids(us)}))
+		}},
+		{Node: nodeIdleUsers, Name: "Get List of Idle Users", Run: func(adhoc.Request) (adhoc.Response, error) {
+			us := c.onlineUsers(idle)
+			return done(result(adhoc.Field{Var: "idleuserjids", Type: "jid-multi", Label: "Idle users", Values: jids(us)}))
+		}},
+		{Node: nodeLastLogin, Name: "Get User Last Login Time", Run: func(r adhoc.Request) (adhoc.Response, error) {
+			if r.Stage == 0 {
+				return ask("Last activity of a user", "accountjid", "jid-single", "The user"), nil
+			}
+			acc, err := accounts(r.Form, "accountjid")
+			if err != nil {
+				return adhoc.Response{}, err
+			}
+			last := "unknown"
+			if u, ok := c.cfg.Tracker.Get(acc[0]); ok {
+				last = "online now"
+				if !u.Online {
+					last = u.LastSeen.UTC().Format(time.RFC3339)
+				}
+			}
+			return done(result(adhoc.Field{Var: "accountjid", Type: "jid-single", Values: acc[:1]},
+				adhoc.Field{Var: "lastlogin", Label: "Last seen", Values: []string{last}}))
+		}},
+		{Node: nodeUserStats, Name: "Get User Statistics", Run: func(r adhoc.Request) (adhoc.Response, error) {
+			if r.Stage == 0 {
+				return ask("Presence of a user", "accountjid", "jid-single", "The user"), nil
+			}
+			acc, err := accounts(r.Form, "accountjid")
+			if err != nil {
+				return adhoc.Response{}, err
+			}
+			u, _ := c.cfg.Tracker.Get(acc[0])
+			var res []string
+			for _, rs := range u.Resources {
+				show := string(rs.Show)
+				if show == "" {
+					show = "available"
+				}
+				res = append(res, fmt.Sprintf("%s %s priority %d %s", rs.Name, show, rs.Priority, rs.Status))
+			}
+			return done(result(adhoc.Field{Var: "accountjid", Type: "jid-single", Values: acc[:1]},
+				adhoc.Field{Var: "presence", Label: "Presence", Values: []string{wireShow(&u) + " " + u.Status}},
+				adhoc.Field{Var: "onlineresources", Type: "text-multi", Label: "Online resources", Values: res}))
+		}},
+		{Node: nodeEndSession, Name: "End User Session", Run: func(r adhoc.Request) (adhoc.Response, error) {
+			if r.Stage == 0 {
+				return ask("Mark users offline in presenced", "accountjids", "jid-multi", "The users"), nil
+			}
+			acc, err := accounts(r.Form, "accountjids")
+			if err != nil {
+				return adhoc.Response{}, err
+			}
+			n := 0
+			for _, a := range acc {
+				n += c.cfg.Tracker.Drop(a, presence.ReasonAdmin)
+			}
+			return adhoc.Response{Done: true, Note: fmt.Sprintf("%d resources marked offline (reason admin)", n)}, nil
+		}},
+		{Node: nodeStats, Name: "Presence statistics by show and domain", Run: func(adhoc.Request) (adhoc.Response, error) {
+			users, _ := c.cfg.Tracker.Snapshot()
+			counts := map[string]int{}
+			for i := range users {
+				_, dom, _ := strings.Cut(users[i].JID, "@")
+				counts["show "+wireShow(&users[i])]++
+				counts["domain "+dom]++
+			}
+			keys := make([]string, 0, len(counts))
+			for k := range counts {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			lines := make([]string, len(keys))
+			for i, k := range keys {
+				lines[i] = fmt.Sprintf("%s: %d", k, counts[k])
+			}
+			f := &adhoc.Form{Type: "result", Fields: []adhoc.Field{
+				{Var: "FORM_TYPE", Type: "hidden", Values: []string{nsPresenced}},
+				{Var: "users", Label: "Known users", Values: []string{strconv.Itoa(len(users))}},
+				{Var: "counts", Type: "text-multi", Label: "Users by show and by domain", Values: lines},
+			}}
+			return done(f)
+		}},
+		{Node: nodeReconcileNow, Name: "Probe every online user now", Run: func(adhoc.Request) (adhoc.Response, error) {
+			select {
+			case c.sweepNow <- struct{}{}:
+			default: // one is already asked for
+			}
+			return adhoc.Response{Done: true, Note: "probe sweep started"}, nil
+		}},
+	}
+}
