@@ -104,3 +104,7 @@ func (c *Client) Kill() {
 // Done is closed when the session ends: the server closed it, or Close or
 // Kill ran.
 func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Session returns the underlying mellium session, for protocol clients
+// such as mellium's commands package (its Serve loop already runs).
+func (c *Client) Session() *xmpp.Session { return c.session }
