@@ -77,6 +77,37 @@ func TestAdminCommands(t *testing.T) {
 	if !strings.Contains(got, `status="completed"`) || !strings.Contains(got, "away") || !strings.Contains(got, "lunch") {
 		t.Fatalf("user-stats, result: %s", got)
 	}
+	// Every other command: the one-step ones at once, the two-step ones
+	// with their form.
+	for node, want := range map[string]string{
+		"http://jabber.org/protocol/admin#get-online-users-list": "alice@localhost away lunch",
+		"http://jabber.org/protocol/admin#get-active-users":      "alice@localhost",
+		"http://jabber.org/protocol/admin#get-idle-users":        `status="completed"`,
+		"urn:presenced:commands#stats":                           "domain localhost",
+		"urn:presenced:commands#reconcile-now":                   "probe sweep started",
+	} {
+		if got := iq(admin, stanza.SetIQ, cmd(node, " action='execute'>")); !strings.Contains(got, `status="completed"`) || !strings.Contains(got, want) {
+			t.Fatalf("%s: %s", node, got)
+		}
+	}
+	twoStep := func(node, field, value, want string) {
+		t.Helper()
+		got := iq(admin, stanza.SetIQ, cmd(node, " action='execute'>"))
+		m := regexp.MustCompile(`sessionid="([^"]+)"`).FindStringSubmatch(got)
+		if m == nil || !strings.Contains(got, `status="executing"`) {
+			t.Fatalf("%s, first stage: %s", node, got)
+		}
+		got = iq(admin, stanza.SetIQ, cmd(node, " sessionid='"+m[1]+"' action='complete'>"+
+			"<x xmlns='jabber:x:data' type='submit'><field var='"+field+"'><value>"+value+"</value></field></x>"))
+		if !strings.Contains(got, `status="completed"`) || !strings.Contains(got, want) {
+			t.Fatalf("%s, result: %s", node, got)
+		}
+	}
+	twoStep("http://jabber.org/protocol/admin#get-user-lastlogin", "accountjid", "alice@localhost", "online now")
+	twoStep("http://jabber.org/protocol/admin#end-user-session", "accountjids", "alice@localhost", "marked offline")
+	ws.expect(t, "alice offline by an admin", func(f frame) bool {
+		return f.JID == "alice@localhost" && f.Event == "offline" && f.Reason == "admin"
+	})
 	if got := iq(other, stanza.SetIQ, cmd("http://jabber.org/protocol/admin#get-online-users-num", ">")); !strings.Contains(got, "forbidden") {
 		t.Fatalf("a non-admin ran a command: %s", got)
 	}
