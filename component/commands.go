@@ -71,16 +71,6 @@ func accounts(f *adhoc.Form, field string) ([]string, error) {
 	return out, nil
 }
 
-func wireShow(u *presence.User) string {
-	switch {
-	case !u.Online:
-		return "offline"
-	case u.Show == presence.ShowNone:
-		return "available"
-	}
-	return string(u.Show)
-}
-
 func (c *Component) onlineUsers(keep func(*presence.User) bool) []presence.User {
 	users, _ := c.cfg.Tracker.Snapshot()
 	out := users[:0]
@@ -115,7 +105,7 @@ func (c *Component) adminCommands() []adhoc.Command {
 			us := c.onlineUsers(func(*presence.User) bool { return true })
 			lines := make([]string, len(us))
 			for i := range us {
-				lines[i] = fmt.Sprintf("%s %s %s", us[i].JID, wireShow(&us[i]), us[i].Status)
+				lines[i] = fmt.Sprintf("%s %s %s", us[i].JID, us[i].State(), us[i].Status)
 			}
 			return done(result(
 				adhoc.Field{Var: "onlineuserjids", Type: "jid-multi", Label: "Online users", Values: jids(us)},
@@ -165,7 +155,7 @@ func (c *Component) adminCommands() []adhoc.Command {
 				res = append(res, fmt.Sprintf("%s %s priority %d %s", rs.Name, show, rs.Priority, rs.Status))
 			}
 			return done(result(adhoc.Field{Var: "accountjid", Type: "jid-single", Values: acc[:1]},
-				adhoc.Field{Var: "presence", Label: "Presence", Values: []string{wireShow(&u) + " " + u.Status}},
+				adhoc.Field{Var: "presence", Label: "Presence", Values: []string{u.State() + " " + u.Status}},
 				adhoc.Field{Var: "onlineresources", Type: "text-multi", Label: "Online resources", Values: res}))
 		}},
 		{Node: nodeEndSession, Name: "End User Session", Run: func(r adhoc.Request) (adhoc.Response, error) {
@@ -187,7 +177,7 @@ func (c *Component) adminCommands() []adhoc.Command {
 			counts := map[string]int{}
 			for i := range users {
 				_, dom, _ := strings.Cut(users[i].JID, "@")
-				counts["show "+wireShow(&users[i])]++
+				counts["show "+users[i].State()]++
 				counts["domain "+dom]++
 			}
 			keys := make([]string, 0, len(counts))

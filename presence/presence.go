@@ -146,6 +146,19 @@ type User struct {
 	LastSeen time.Time
 }
 
+// State is the user's presence as one word, for displays and reports:
+// "offline", "available" for an online user without a show value, or the
+// show value.
+func (u *User) State() string {
+	switch {
+	case !u.Online:
+		return "offline"
+	case u.Show == ShowNone:
+		return "available"
+	}
+	return string(u.Show)
+}
+
 // Aggregate is a user's overall presence, derived from its resources. While
 // offline, Show and Status are the last ones seen, as in User.
 type Aggregate struct {

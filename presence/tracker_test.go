@@ -408,3 +408,19 @@ func TestTieSameWinnerEverywhere(t *testing.T) {
 		t.Fatalf("feed says winner %s (%s), Get says %s (%s)", ev.Aggregate.Resource, ev.Aggregate.Show, got.Resources[0].Name, got.Show)
 	}
 }
+
+func TestUserState(t *testing.T) {
+	for _, tt := range []struct {
+		u    User
+		want string
+	}{
+		{User{}, "offline"},
+		{User{Online: true}, "available"},
+		{User{Online: true, Show: ShowDND}, "dnd"},
+		{User{Show: ShowAway}, "offline"},
+	} {
+		if got := tt.u.State(); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.u, got, tt.want)
+		}
+	}
+}

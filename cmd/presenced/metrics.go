@@ -65,15 +65,8 @@ func (c trackerCollector) Collect(ch chan<- prometheus.Metric) {
 	resources := 0
 	for i := range users {
 		u := &users[i]
-		show := "offline"
-		if u.Online {
-			show = string(u.Show)
-			if show == "" {
-				show = "available"
-			}
-		}
 		_, domain, _ := strings.Cut(u.JID, "@")
-		counts[key{show, domain}]++
+		counts[key{u.State(), domain}]++
 		resources += len(u.Resources)
 	}
 	for k, n := range counts {
