@@ -38,7 +38,7 @@ func (identity) ForIdentities(node string, f func(info.Identity) error) error {
 // stream.
 func (c *Component) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 	c.lastRecv.Store(time.Now().UnixNano())
-	c.metrics.stanza(start.Name.Local, attr(start, "type"))
+	c.metrics.stanza(start)
 	switch start.Name.Local {
 	case "presence":
 		return c.handlePresence(t, start)
@@ -119,7 +119,7 @@ func (c *Component) send(t xmlstream.Encoder, user, typ string) error {
 // set carries exactly one payload element, the size is bounded. Bad IQs get
 // a stanza error, results and errors nobody waits for are dropped.
 func (c *Component) handleIQ(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-	if attr(start, "from") == "" {
+	if attrValue(start.Attr, "from") == "" {
 		// The server always sets from on what it routes to a component; mellium
 		// removes a from equal to the session's own address. So this IQ is the
 		// component's own (the keepalive ping): put the address back, or the
@@ -133,8 +133,8 @@ func (c *Component) handleIQ(t xmlstream.TokenReadEncoder, start *xml.StartEleme
 	iq, err := stanza.NewIQ(*start)
 	needsReply := iq.Type == stanza.GetIQ || iq.Type == stanza.SetIQ
 	if err != nil {
-		id, typ := attr(start, "id"), attr(start, "type")
-		c.log.Warn("component: bad IQ addresses", "from", attr(start, "from"), "to", attr(start, "to"), "err", err)
+		id, typ := attrValue(start.Attr, "id"), attrValue(start.Attr, "type")
+		c.log.Warn("component: bad IQ addresses", "from", attrValue(start.Attr, "from"), "to", attrValue(start.Attr, "to"), "err", err)
 		if typ == "get" || typ == "set" {
 			// Reply without to: a malformed address cannot be echoed back.
 			bad := stanza.IQ{ID: id, Type: stanza.ErrorIQ, From: c.cfg.JID}
@@ -169,7 +169,7 @@ func (c *Component) handleIQ(t xmlstream.TokenReadEncoder, start *xml.StartEleme
 	if iq.Type == stanza.GetIQ && len(toks) > 0 {
 		// disco#items on the commands node depends on who asks (the mux's
 		// disco handler cannot know): admins see the commands, others none.
-		if se, ok := toks[0].(xml.StartElement); ok && se.Name == (xml.Name{Space: discoItemsNS, Local: "query"}) && attrOf(se.Attr, "node") == adhoc.NS {
+		if se, ok := toks[0].(xml.StartElement); ok && se.Name == (xml.Name{Space: discoItemsNS, Local: "query"}) && attrValue(se.Attr, "node") == adhoc.NS {
 			return c.commandItems(t, iq)
 		}
 	}
@@ -272,25 +272,7 @@ func (r *tokenReplay) Token() (xml.Token, error) {
 	return tok, nil
 }
 
-func attr(start *xml.StartElement, name string) string {
-	for _, a := range start.Attr {
-		if a.Name.Local == name {
-			return a.Value
-		}
-	}
-	return ""
-}
-
 const discoItemsNS = "http://jabber.org/protocol/disco#items"
-
-func attrOf(attrs []xml.Attr, name string) string {
-	for _, a := range attrs {
-		if a.Name.Local == name {
-			return a.Value
-		}
-	}
-	return ""
-}
 
 // commandItems answers disco#items on the commands node with the commands
 // the requester may run.

@@ -1,6 +1,10 @@
 package component
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"encoding/xml"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics are the component's Prometheus series; nil when no Registerer
 // was configured (every method is then a no-op).
@@ -40,10 +44,13 @@ func newMetrics(reg prometheus.Registerer, c *Component) *metrics {
 	return m
 }
 
-func (m *metrics) stanza(name, typ string) {
+// stanza counts one received stanza; the attributes are only looked at
+// when metrics are on (this runs for every stanza).
+func (m *metrics) stanza(start *xml.StartElement) {
 	if m == nil {
 		return
 	}
+	name, typ := start.Name.Local, attrValue(start.Attr, "type")
 	if typ == "" {
 		if name != "presence" {
 			typ = "none"
