@@ -6,22 +6,9 @@ import (
 	"github.com/presenced/presenced/presence"
 )
 
-// Show values on the wire: the RFC 6121 show values, "available" for an
-// available resource without show, and "offline".
-const (
-	showAvailable = "available"
-	showOffline   = "offline"
-)
-
-func wireShow(online bool, s presence.Show) string {
-	switch {
-	case !online:
-		return showOffline
-	case s == presence.ShowNone:
-		return showAvailable
-	}
-	return string(s)
-}
+// wireShow is a show value on the wire: the RFC 6121 values, "available"
+// for an available resource without show, and "offline".
+func wireShow(online bool, s presence.Show) string { return presence.StateOf(online, s) }
 
 // userJSON is one user: aggregate presence plus online resources.
 type userJSON struct {

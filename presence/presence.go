@@ -149,14 +149,18 @@ type User struct {
 // State is the user's presence as one word, for displays and reports:
 // "offline", "available" for an online user without a show value, or the
 // show value.
-func (u *User) State() string {
+func (u *User) State() string { return StateOf(u.Online, u.Show) }
+
+// StateOf is State for any online flag and show value (a resource, an
+// aggregate).
+func StateOf(online bool, s Show) string {
 	switch {
-	case !u.Online:
+	case !online:
 		return "offline"
-	case u.Show == ShowNone:
+	case s == ShowNone:
 		return "available"
 	}
-	return string(u.Show)
+	return string(s)
 }
 
 // Aggregate is a user's overall presence, derived from its resources. While
