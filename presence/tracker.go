@@ -149,16 +149,21 @@ func (t *Tracker) Confirm(jid, resource string) bool {
 	now := t.clock.Now().UnixNano()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	usr := t.users[jid]
-	if usr == nil {
-		return false
-	}
-	i := usr.find(resource)
+	usr, i := t.resourceLocked(jid, resource)
 	if i < 0 {
 		return false
 	}
 	usr.resources[i].confirmed, usr.resources[i].restored = now, false
 	return true
+}
+
+// resourceLocked finds a resource: its user and index, or (nil, -1).
+func (t *Tracker) resourceLocked(jid, resource string) (*user, int) {
+	usr := t.users[jid]
+	if usr == nil {
+		return nil, -1
+	}
+	return usr, usr.find(resource)
 }
 
 // Drop marks the user's resources offline with the given reason, as when
@@ -221,11 +226,7 @@ func (t *Tracker) ExpireResource(jid, resource string, before time.Time, reason 
 	now := t.clock.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	usr := t.users[jid]
-	if usr == nil {
-		return false
-	}
-	i := usr.find(resource)
+	usr, i := t.resourceLocked(jid, resource)
 	if i < 0 || usr.resources[i].confirmed >= before.UnixNano() || !usr.resources[i].Expires.IsZero() {
 		return false
 	}
