@@ -14,11 +14,10 @@ import (
 
 // hubEvent is one change, encoded once for every connection.
 type hubEvent struct {
-	seq     uint64
-	user    string
-	show    string // the user's aggregate show after the change, on the wire
-	offline bool   // the user has no resource left
-	frame   []byte // the change frame, JSON
+	seq   uint64
+	user  string
+	show  string // the user's aggregate show after the change, on the wire
+	frame []byte // the change frame, JSON
 	// prepared is the frame framed for the wire once, for all connections
 	// that get it alone (gorilla caches the bytes of each variant).
 	prepared *websocket.PreparedMessage
@@ -93,7 +92,7 @@ func (h *hub) publish(ev *presence.Event) {
 		return
 	}
 	he := &hubEvent{seq: ev.Seq, user: ev.User, show: wireShow(ev.Aggregate.Online, ev.Aggregate.Show),
-		offline: !ev.Aggregate.Online, frame: frame}
+		frame: frame}
 	if pm, err := websocket.NewPreparedMessage(websocket.TextMessage, frame); err == nil {
 		he.prepared = pm
 	}
