@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -47,6 +48,11 @@ type Config struct {
 	// full the client is closed with code 4008. Zero means 256 (a client
 	// behind gets its backlog in batches of 64, so that is 4 writes).
 	StreamQueue int
+	// StreamWriters is how many goroutines write changes to WebSocket
+	// clients, without ever waiting for one (writer.go). Zero means half
+	// the CPUs (GOMAXPROCS), at least one: on 2 cores shared with the
+	// clients, one writer gave the lower latency (docs/benchmarks.md).
+	StreamWriters int
 	// ResumeWindow is how many recent changes the bridge keeps so that a
 	// reconnecting client can resume without a snapshot. Zero means 16384.
 	ResumeWindow int
@@ -96,6 +102,9 @@ func New(cfg Config) *Bridge {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
+	if cfg.StreamWriters <= 0 {
+		cfg.StreamWriters = max(1, runtime.GOMAXPROCS(0)/2)
+	}
 	if cfg.StreamQueue <= 0 {
 		cfg.StreamQueue = 256
 	}
@@ -109,7 +118,7 @@ func New(cfg Config) *Bridge {
 		cfg.RateBurst = 40
 	}
 	b := &Bridge{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), limits: newLimiter(cfg.RatePerSecond, cfg.RateBurst),
-		hub: newHub(cfg.Tracker, cfg.Logger, cfg.ResumeWindow, cfg.StreamQueue)}
+		hub: newHub(cfg.Tracker, cfg.Logger, cfg.ResumeWindow, cfg.StreamQueue, cfg.StreamWriters)}
 	// Write buffers come from a pool, held only while a message is written:
 	// an idle connection keeps none (docs/benchmarks.md, memory per idle
 	// connection).

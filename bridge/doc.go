@@ -13,10 +13,16 @@
 //
 // Wire types are separate from the core's types, so the core can change
 // without breaking clients, and JSON tags stay out of the presence package.
-// Each WebSocket connection follows the shared feed with its own
-// Subscription instead of a hub fanning out copies: a slow client falls
-// behind alone and gets a fresh snapshot when it lags past the feed's ring
-// (a sharded hub with per-connection queues is the plan for large fan-out).
+// The stream has one subscription to the tracker (the hub, hub.go), which
+// encodes and frames each change once and queues a pointer for every
+// connection; each connection filters for itself. A connection costs one
+// reader goroutine while idle. Its writes come from a pool of workers doing
+// non-blocking writes (writer.go), and from a goroutine of its own only
+// while its socket is full. Alternatives measured (docs/benchmarks.md): a
+// Subscription per connection (every connection encodes every change); a
+// writer goroutine per connection, long-lived (a stack per idle client) or
+// started per change (at 10,000 clients, more time in goroutine start-up,
+// scheduling and deadlines than in the write itself).
 // Routes are matched by path only, then by method inside, so that unknown
 // methods get a JSON 405 with an Allow header instead of net/http's text.
 package bridge

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/presenced/presenced/presence"
 )
 
@@ -18,35 +16,40 @@ type hubEvent struct {
 	user  string
 	show  string // the user's aggregate show after the change, on the wire
 	frame []byte // the change frame, JSON
-	// prepared is the frame framed for the wire once, for all connections
-	// that get it alone (gorilla caches the bytes of each variant).
-	prepared *websocket.PreparedMessage
+	// wire is frame as a WebSocket text message, framed once for all the
+	// connections that get it alone.
+	wire []byte
 }
 
 // hub follows the tracker with one subscription, encodes each event once,
 // keeps the most recent ones for clients that resume, and hands them to
 // every connection's bounded queue. Connections filter for themselves.
 type hub struct {
-	tracker *presence.Tracker
-	log     *slog.Logger
-	queue   int // per-connection queue length
+	tracker  *presence.Tracker
+	log      *slog.Logger
+	queue    int // per-connection queue length
+	writers  *writerPool
+	nwriters int
 
 	mu    sync.Mutex
 	conns map[*streamConn]struct{}
 	ring  []*hubEvent // recent events, oldest first within the window
 	head  int         // index of the oldest in ring when full
 	count int
-	last  uint64 // seq of the last event handed out
+	last  uint64        // seq of the last event handed out
+	ready []*streamConn // publish's scratch list, kept for the next event
 }
 
-func newHub(t *presence.Tracker, log *slog.Logger, window, queue int) *hub {
-	return &hub{tracker: t, log: log, queue: queue, conns: map[*streamConn]struct{}{}, ring: make([]*hubEvent, window)}
+func newHub(t *presence.Tracker, log *slog.Logger, window, queue, writers int) *hub {
+	return &hub{tracker: t, log: log, queue: queue, writers: newWriterPool(), nwriters: writers, conns: map[*streamConn]struct{}{},
+		ring: make([]*hubEvent, window)}
 }
 
 // start subscribes to the tracker now, so that connections joining from
 // now on miss nothing, and follows it in a goroutine until ctx ends.
 func (h *hub) start(ctx context.Context) {
 	sub := h.subscribe()
+	h.writers.run(ctx, h.nwriters)
 	go h.run(ctx, sub)
 }
 
@@ -92,10 +95,7 @@ func (h *hub) publish(ev *presence.Event) {
 		return
 	}
 	he := &hubEvent{seq: ev.Seq, user: ev.User, show: wireShow(ev.Aggregate.Online, ev.Aggregate.Show),
-		frame: frame}
-	if pm, err := websocket.NewPreparedMessage(websocket.TextMessage, frame); err == nil {
-		he.prepared = pm
-	}
+		frame: frame, wire: textFrame(frame)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.ring) > 0 {
@@ -108,9 +108,15 @@ func (h *hub) publish(ev *presence.Event) {
 		}
 	}
 	h.last = ev.Seq
+	ready := h.ready[:0]
 	for c := range h.conns {
-		c.push(he)
+		if c.push(he) {
+			ready = append(ready, c)
+		}
 	}
+	h.writers.add(ready)
+	clear(ready)
+	h.ready = ready
 }
 
 // join registers a connection. If resume is positive and the window still

@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -99,25 +99,53 @@ type streamConn struct {
 	filter  *viewFilter
 	seq     uint64          // changes up to seq are in what the client has
 	visible map[string]bool // users the client holds, for a show filter
-	running bool            // a drain goroutine owns the writing
+	running bool            // a writer (pool worker or drain) owns the writing
 	resync  bool            // the hub lost events: send a new snapshot
 	slow    bool            // the queue overflowed
+	pingDue bool            // the pinger asked for a ping
 	closed  bool
+	// closeMsg is the close frame to send before closing (close).
+	closeMsg []byte
+
+	// raw is the socket, for the pool's non-blocking writes (nil: every
+	// write goes through drain). pending is what such a write left unsent,
+	// for drain to finish; only the writer touches it.
+	raw     syscall.RawConn
+	pending []byte
 }
 
-// push queues a change; called by the hub for every change.
-func (c *streamConn) push(he *hubEvent) {
+// push queues a change; called by the hub for every change. It reports
+// whether c needs a writer, which the caller hands to the writer pool (c
+// is then marked running).
+func (c *streamConn) push(he *hubEvent) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed || c.slow {
-		return
+		return false
 	}
 	if len(c.queue) >= c.limit {
 		c.slow = true
 	} else {
 		c.queue = append(c.queue, he)
 	}
-	c.kickLocked()
+	return c.claimLocked()
+}
+
+// ping asks for a ping; like push, it reports whether c needs a writer.
+func (c *streamConn) ping() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pingDue = true
+	return c.claimLocked()
+}
+
+// claimLocked marks c running, for the pool, unless a writer already runs.
+func (c *streamConn) claimLocked() bool {
+	if c.running || c.closed {
+		return false
+	}
+	c.running = true
+	return true
 }
 
 func (c *streamConn) requestResync() {
@@ -143,111 +171,6 @@ func (c *streamConn) kickLocked() {
 	if !c.running && !c.closed {
 		c.running = true
 		go c.drain()
-	}
-}
-
-// drain writes until nothing is left, then ends. Only one runs at a time
-// (running), so writes never interleave.
-func (c *streamConn) drain() {
-	var buf bytes.Buffer
-	for {
-		c.mu.Lock()
-		switch {
-		case c.closed:
-			c.running = false
-			c.mu.Unlock()
-			return
-		case c.slow:
-			c.closed, c.running = true, false
-			c.mu.Unlock()
-			// The close frame queues behind the data the client has not
-			// read yet: give it the write timeout to get there.
-			msg := websocket.FormatCloseMessage(closeSlowConsumer, "too slow: reconnect with resume=<last seq>")
-			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.b.cfg.WriteTimeout))
-			c.ws.Close()
-			return
-		case c.resync:
-			c.resync = false
-			c.mu.Unlock()
-			if !c.snapshot() {
-				return
-			}
-			continue
-		case len(c.inbox) > 0:
-			m := c.inbox[0]
-			c.inbox = c.inbox[1:]
-			c.mu.Unlock()
-			ok := true
-			if f, isFilter := m.(*viewFilter); isFilter {
-				c.mu.Lock()
-				c.filter = f
-				c.mu.Unlock()
-				ok = c.snapshot()
-			} else {
-				ok = c.fail(c.b.write(c.ws, m))
-			}
-			if !ok {
-				return
-			}
-			continue
-		case len(c.queue) == 0:
-			c.running = false
-			c.queue = nil // an idle connection keeps no backing array
-			c.mu.Unlock()
-			return
-		}
-		// A client that is behind gets its backlog coalesced into one
-		// "changes" message: pre-encoded frames joined as they are.
-		n := min(len(c.queue), maxBatch)
-		var frames [maxBatch][]byte
-		var single *hubEvent // the change, when only one goes out
-		k := 0
-		for _, he := range c.queue[:n] {
-			if he.seq <= c.seq || !c.filter.user(he.user) {
-				continue
-			}
-			want := c.filter.show(he.show)
-			if !want && !c.visible[he.user] {
-				continue
-			}
-			// A user leaving the client's show filter gets one last frame,
-			// so the client can drop it.
-			if c.visible != nil {
-				c.visible[he.user] = want
-			}
-			frames[k], single = he.frame, he
-			k++
-		}
-		c.queue = c.queue[n:]
-		c.mu.Unlock()
-		if k == 0 {
-			continue
-		}
-		if k == 1 && single.prepared != nil {
-			// The common case: one change, framed once for all connections.
-			_ = c.ws.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
-			if !c.fail(c.ws.WritePreparedMessage(single.prepared)) {
-				return
-			}
-			continue
-		}
-		msg := frames[0]
-		if k > 1 {
-			buf.Reset()
-			buf.WriteString(`{"type":"changes","frames":[`)
-			for i, fr := range frames[:k] {
-				if i > 0 {
-					buf.WriteByte(',')
-				}
-				buf.Write(fr)
-			}
-			buf.WriteString("]}")
-			msg = buf.Bytes()
-		}
-		_ = c.ws.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
-		if !c.fail(c.ws.WriteMessage(websocket.TextMessage, msg)) {
-			return
-		}
 	}
 }
 
@@ -298,12 +221,37 @@ func (c *streamConn) sendSnapshotLocked(users []presence.User) error {
 	return c.b.writeEncoded(c.ws, snapshotFrame{Type: "snapshot", Seq: seq, Users: out})
 }
 
-// close ends the connection for good; the hub forgets it.
-func (c *streamConn) close() {
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
+// close ends the connection for good; the hub forgets it. msg, if not
+// nil, is a close frame to send first: by the writer, if one runs, after
+// the frame it is writing, so that it never lands in the middle of one.
+func (c *streamConn) close(msg []byte) {
 	c.b.hub.leave(c)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		c.ws.Close()
+		return
+	}
+	c.closed, c.closeMsg = true, msg
+	if c.running {
+		c.mu.Unlock()
+		return // the writer finishes
+	}
+	c.running = true
+	c.mu.Unlock()
+	c.finish()
+}
+
+// finish sends the close frame close asked for, if any, and closes the
+// socket; the writer that sees closed calls it.
+func (c *streamConn) finish() {
+	c.mu.Lock()
+	msg := c.closeMsg
+	c.closeMsg = nil
+	c.mu.Unlock()
+	if msg != nil {
+		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	}
 	c.ws.Close()
 }
 
@@ -312,7 +260,11 @@ func (c *streamConn) close() {
 func (b *Bridge) serveStream(ws *websocket.Conn, remote, key string, access Access, filter *viewFilter, resume uint64) {
 	c := &streamConn{b: b, ws: ws, remote: remote, access: access, limit: b.cfg.StreamQueue, filter: filter,
 		running: true} // this goroutine writes first; the hub only queues
-	defer c.close()
+	if sc, ok := ws.NetConn().(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
+	var echo []byte // the close frame to answer the client's with
+	defer func() { c.close(echo) }()
 	var users []presence.User
 	replayed := b.hub.join(c, resume, func() { users, c.seq = b.cfg.Tracker.Snapshot() })
 	if replayed {
@@ -329,6 +281,7 @@ func (b *Bridge) serveStream(ws *websocket.Conn, remote, key string, access Acce
 		}
 	}
 	users = nil
+	_ = ws.NetConn().SetWriteDeadline(time.Time{}) // see drain
 	c.mu.Lock()
 	c.running = false
 	c.kickLocked() // whatever queued meanwhile
@@ -338,6 +291,20 @@ func (b *Bridge) serveStream(ws *websocket.Conn, remote, key string, access Acce
 	wait := 2 * b.cfg.PingInterval
 	_ = ws.SetReadDeadline(time.Now().Add(wait))
 	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(wait)) })
+	// Pongs and the closing handshake go through the writer, so that they
+	// never land in the middle of a frame (gorilla would write them from
+	// here).
+	ws.SetPingHandler(func(data string) error {
+		c.post(controlFrame{websocket.PongMessage, []byte(data)})
+		return nil
+	})
+	ws.SetCloseHandler(func(code int, _ string) error {
+		if code == websocket.CloseNoStatusReceived {
+			code = websocket.CloseNormalClosure
+		}
+		echo = websocket.FormatCloseMessage(code, "")
+		return nil
+	})
 	for {
 		_, data, err := ws.ReadMessage()
 		if err != nil {
@@ -394,9 +361,13 @@ func (b *Bridge) pingAll(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			var due []*streamConn
 			b.hub.each(func(c *streamConn) {
-				_ = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(b.cfg.WriteTimeout))
+				if c.ping() {
+					due = append(due, c)
+				}
 			})
+			b.hub.writers.add(due)
 		}
 	}
 }
@@ -405,10 +376,7 @@ func (b *Bridge) pingAll(ctx context.Context) {
 // closes the connections.
 func (b *Bridge) closeAll() {
 	msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
-	b.hub.each(func(c *streamConn) {
-		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-		c.close()
-	})
+	b.hub.each(func(c *streamConn) { c.close(msg) })
 }
 
 // writeEncoded encodes v on a goroutine of its own, then writes it: JSON

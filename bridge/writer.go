@@ -1,0 +1,336 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// The write side of the stream: who writes a connection's frames, and how.
+//
+// A connection has one writer at a time (streamConn.running). Changes from
+// the hub and pings are written by a small pool of workers, one per CPU,
+// with non-blocking writes straight to the socket: a worker never waits for
+// a client. When a write would block (the client's socket buffer is full),
+// or there is rarer work (a snapshot, an error frame, a close), the
+// connection gets a goroutine of its own, drain, which writes with a
+// deadline until the queue is empty and then ends.
+//
+// Alternatives measured (docs/benchmarks.md, WebSocket fan-out): a writer
+// goroutine per connection started for every change spends, at 10,000
+// subscribers, more time creating, scheduling and deadline-arming
+// goroutines than in the write itself; a long-lived writer per connection
+// costs a goroutine stack per idle client.
+
+// pingFrame is a server ping with no payload.
+var pingFrame = []byte{0x80 | websocket.PingMessage, 0}
+
+// appendFrameHeader appends the header of a final, unmasked (server to
+// client) frame of the given opcode for a payload of n bytes (RFC 6455,
+// section 5.2).
+func appendFrameHeader(dst []byte, opcode int, n int) []byte {
+	dst = append(dst, 0x80|byte(opcode))
+	switch {
+	case n < 126:
+		return append(dst, byte(n))
+	case n <= 0xffff:
+		return append(dst, 126, byte(n>>8), byte(n))
+	default:
+		return append(dst, 127, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32),
+			byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+}
+
+// textFrame returns payload framed as one text message.
+func textFrame(payload []byte) []byte {
+	return append(appendFrameHeader(make([]byte, 0, len(payload)+10), websocket.TextMessage, len(payload)), payload...)
+}
+
+// writerPool runs the workers that write for connections with something to
+// send. Each connection is in ready at most once (its running flag), so
+// ready is bounded by the number of connections.
+type writerPool struct {
+	mu    sync.Mutex
+	cond  sync.Cond
+	ready []*streamConn
+	head  int
+	done  bool
+}
+
+func newWriterPool() *writerPool {
+	p := &writerPool{}
+	p.cond.L = &p.mu
+	return p
+}
+
+// add hands connections, each already marked running, to the workers.
+func (p *writerPool) add(cs []*streamConn) {
+	if len(cs) == 0 {
+		return
+	}
+	p.mu.Lock()
+	p.ready = append(p.ready, cs...)
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+// run starts n workers until ctx ends.
+func (p *writerPool) run(ctx context.Context, n int) {
+	for range n {
+		go p.work()
+	}
+	go func() {
+		<-ctx.Done()
+		p.mu.Lock()
+		p.done = true
+		p.mu.Unlock()
+		p.cond.Broadcast()
+	}()
+}
+
+// work takes connections a few at a time, oldest first, and writes what
+// each has.
+func (p *writerPool) work() {
+	w := &fastWriter{}
+	w.fn = w.write
+	var batch []*streamConn
+	for {
+		p.mu.Lock()
+		for p.head == len(p.ready) && !p.done {
+			p.cond.Wait()
+		}
+		if p.done {
+			p.mu.Unlock()
+			return
+		}
+		k := min(len(p.ready)-p.head, 32)
+		batch = append(batch[:0], p.ready[p.head:p.head+k]...)
+		clear(p.ready[p.head : p.head+k])
+		if p.head += k; p.head == len(p.ready) {
+			p.ready, p.head = p.ready[:0], 0
+		}
+		p.mu.Unlock()
+		for _, c := range batch {
+			c.drainFast(w)
+		}
+	}
+}
+
+// fastWriter is a worker's state for non-blocking writes; fn is its write
+// method, bound once so that a write allocates nothing.
+type fastWriter struct {
+	buf  []byte
+	data []byte
+	n    int
+	err  error
+	fn   func(fd uintptr) bool
+}
+
+func (w *fastWriter) write(fd uintptr) bool {
+	w.n, w.err = syscall.Write(int(fd), w.data)
+	return true // done whatever happened: never wait for the socket
+}
+
+// drainFast writes c's pings and queued changes without blocking, until
+// nothing is left or a write would block; then, or for any other kind of
+// work, it hands c to a drain goroutine. c is marked running.
+func (c *streamConn) drainFast(w *fastWriter) {
+	for {
+		c.mu.Lock()
+		var data []byte
+		switch {
+		case c.closed:
+			c.mu.Unlock()
+			go c.finish() // it may wait for the client
+			return
+		case c.raw == nil || c.slow || c.resync || len(c.inbox) > 0:
+			c.mu.Unlock()
+			go c.drain()
+			return
+		case c.pingDue:
+			c.pingDue = false
+			data = pingFrame
+		case len(c.queue) == 0:
+			c.running = false
+			c.queue = nil
+			c.mu.Unlock()
+			return
+		default:
+			w.buf, data = c.takeLocked(w.buf)
+		}
+		c.mu.Unlock()
+		if data == nil {
+			continue
+		}
+		w.data, w.n, w.err = data, 0, nil
+		if err := c.raw.Write(w.fn); err != nil {
+			w.n, w.err = 0, err
+		}
+		w.data = nil
+		switch {
+		case w.err == nil && w.n == len(data):
+			continue
+		case w.err == nil, errors.Is(w.err, syscall.EAGAIN), errors.Is(w.err, syscall.EINTR),
+			errors.Is(w.err, os.ErrDeadlineExceeded):
+			// The client's socket buffer is full: the rest is written by a
+			// goroutine that may wait for it.
+			c.pending = append([]byte(nil), data[max(w.n, 0):]...)
+			go c.drain()
+			return
+		default:
+			c.fail(w.err)
+			return
+		}
+	}
+}
+
+// takeLocked removes up to maxBatch queued changes and returns the frame
+// that carries those the client wants: the change's own shared frame when
+// it is one, else a "changes" message built in buf. data is nil when the
+// client wants none of them. c.mu is held.
+func (c *streamConn) takeLocked(buf []byte) (_ []byte, data []byte) {
+	n := min(len(c.queue), maxBatch)
+	var frames [maxBatch][]byte
+	var single *hubEvent
+	k, size := 0, 0
+	for _, he := range c.queue[:n] {
+		if he.seq <= c.seq || !c.filter.user(he.user) {
+			continue
+		}
+		want := c.filter.show(he.show)
+		if !want && !c.visible[he.user] {
+			continue
+		}
+		// A user leaving the client's show filter gets one last frame, so
+		// the client can drop it.
+		if c.visible != nil {
+			c.visible[he.user] = want
+		}
+		frames[k], single = he.frame, he
+		size += len(he.frame) + 1
+		k++
+	}
+	clear(c.queue[:n])
+	c.queue = c.queue[n:]
+	switch k {
+	case 0:
+		return buf, nil
+	case 1:
+		return buf, single.wire
+	}
+	const head, tail = `{"type":"changes","frames":[`, "]}"
+	size += len(head) + len(tail) - 1
+	buf = appendFrameHeader(buf[:0], websocket.TextMessage, size)
+	buf = append(buf, head...)
+	for i, fr := range frames[:k] {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, fr...)
+	}
+	buf = append(buf, tail...)
+	return buf, buf
+}
+
+// drain writes, waiting for the client when it must, until nothing is
+// left, then ends. It runs as the connection's only writer (running): a
+// drainFast that could not finish starts it, and so does work that is not
+// a plain change (snapshot, error frame, close, pong).
+func (c *streamConn) drain() {
+	if c.pending != nil {
+		data := c.pending
+		c.pending = nil
+		if !c.writeWait(data) {
+			return
+		}
+	}
+	var buf []byte
+	for {
+		c.mu.Lock()
+		var data []byte
+		switch {
+		case c.closed:
+			c.mu.Unlock()
+			c.finish()
+			return
+		case c.slow:
+			c.closed, c.running = true, false
+			c.mu.Unlock()
+			// The close frame queues behind the data the client has not
+			// read yet: give it the write timeout to get there.
+			msg := websocket.FormatCloseMessage(closeSlowConsumer, "too slow: reconnect with resume=<last seq>")
+			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.b.cfg.WriteTimeout))
+			c.ws.Close()
+			return
+		case c.resync:
+			c.resync = false
+			c.mu.Unlock()
+			if !c.snapshot() {
+				return
+			}
+			continue
+		case len(c.inbox) > 0:
+			m := c.inbox[0]
+			c.inbox = c.inbox[1:]
+			c.mu.Unlock()
+			var err error
+			switch m := m.(type) {
+			case *viewFilter:
+				c.mu.Lock()
+				c.filter = m
+				c.mu.Unlock()
+				if !c.snapshot() {
+					return
+				}
+				continue
+			case controlFrame:
+				err = c.ws.WriteControl(m.kind, m.data, time.Now().Add(c.b.cfg.WriteTimeout))
+			default:
+				err = c.b.write(c.ws, m)
+			}
+			if !c.fail(err) {
+				return
+			}
+			continue
+		case c.pingDue:
+			c.pingDue = false
+			data = pingFrame
+		case len(c.queue) == 0:
+			// Back to the workers' non-blocking writes, which a deadline
+			// left on the socket (gorilla leaves one after each of its
+			// writes) would fail once it passes.
+			_ = c.ws.NetConn().SetWriteDeadline(time.Time{})
+			c.running = false
+			c.queue = nil // an idle connection keeps no backing array
+			c.mu.Unlock()
+			return
+		default:
+			buf, data = c.takeLocked(buf)
+		}
+		c.mu.Unlock()
+		if data != nil && !c.writeWait(data) {
+			return
+		}
+	}
+}
+
+// writeWait writes data, waiting up to the write timeout, and reports
+// whether the connection goes on.
+func (c *streamConn) writeWait(data []byte) bool {
+	conn := c.ws.NetConn()
+	_ = conn.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
+	_, err := conn.Write(data)
+	return c.fail(err)
+}
+
+// controlFrame is a control message the reader asks the writer to send
+// (a pong): written in turn with the rest, never in the middle of a frame.
+type controlFrame struct {
+	kind int
+	data []byte
+}

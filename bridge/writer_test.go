@@ -1,0 +1,144 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/presenced/presenced/presence"
+)
+
+func TestAppendFrameHeader(t *testing.T) {
+	for _, tt := range []struct {
+		n    int
+		want []byte
+	}{
+		{0, []byte{0x81, 0}},
+		{125, []byte{0x81, 125}},
+		{126, []byte{0x81, 126, 0, 126}},
+		{65535, []byte{0x81, 126, 0xff, 0xff}},
+		{65536, []byte{0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0}},
+	} {
+		if got := appendFrameHeader(nil, websocket.TextMessage, tt.n); !bytes.Equal(got, tt.want) {
+			t.Errorf("header for %d bytes: % x, want % x", tt.n, got, tt.want)
+		}
+	}
+}
+
+// TestStreamFramesSurviveAFullSocket has a client with a tiny receive
+// buffer that reads nothing while changes pile up (for less than the
+// 200 ms it may stay silent), then reads slowly, under frequent pings:
+// the workers' non-blocking writes stop part way through frames and a
+// drain goroutine finishes them. Then every frame must arrive whole, in
+// order, with no ping in the middle of a frame.
+func TestStreamFramesSurviveAFullSocket(t *testing.T) {
+	tr := presence.New(presence.Options{})
+	srv := httptest.NewServer(New(Config{Tracker: tr, StreamQueue: 100000, PingInterval: 100 * time.Millisecond}))
+	defer srv.Close()
+	dialer := websocket.Dialer{NetDialContext: (&net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
+		})
+	}}).DialContext}
+	conn, _, err := dialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/v1/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var snap snapshotFrame
+	if err := readInto(conn, &snap); err != nil {
+		t.Fatal(err)
+	}
+	const n = 500
+	status := strings.Repeat("s", 2000) // 1 MB in all, frames of several segments
+	for i := range n {
+		up(tr, "a@x", presence.ShowNone, status+string(rune('a'+i%26)))
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	last := snap.Seq
+	for last < snap.Seq+n {
+		data, err := nextFrame(conn)
+		if err != nil {
+			t.Fatalf("after seq %d: %v", last, err)
+		}
+		var f changeFrame
+		if err := json.Unmarshal(data, &f); err != nil {
+			t.Fatalf("after seq %d, a broken frame: %v", last, err)
+		}
+		if f.Seq != last+1 {
+			t.Fatalf("seq %d after %d", f.Seq, last)
+		}
+		last = f.Seq
+		if last%8 == 0 {
+			time.Sleep(time.Millisecond) // the socket stays full: more pings queue
+		}
+	}
+}
+
+// TestStreamAnswersPingAndClose: the client's ping gets a pong and its
+// close a close frame, both through the connection's writer.
+func TestStreamAnswersPingAndClose(t *testing.T) {
+	tr := presence.New(presence.Options{})
+	srv := httptest.NewServer(New(Config{Tracker: tr}))
+	defer srv.Close()
+	conn, _, err := dialQuery(t, srv, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap snapshotFrame
+	readInto(conn, &snap)
+	pong := make(chan string, 1)
+	conn.SetPongHandler(func(data string) error { pong <- data; return nil })
+	if err := conn.WriteControl(websocket.PingMessage, []byte("hi"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// The pong comes in turn with the changes; reading runs the handler.
+	for i := 0; ; i++ {
+		select {
+		case data := <-pong:
+			if data != "hi" {
+				t.Fatalf("pong %q", data)
+			}
+		default:
+			if i == 100 {
+				t.Fatal("no pong")
+			}
+			up(tr, "a@x", presence.ShowNone, "change "+string(rune('a'+i%26)))
+			var f changeFrame
+			if err := readInto(conn, &f); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		break
+	}
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye")
+	if err := conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int, 1)
+	conn.SetCloseHandler(func(code int, _ string) error { got <- code; return nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			break
+		}
+	}
+	select {
+	case code := <-got:
+		if code != websocket.CloseNormalClosure {
+			t.Fatalf("close echo %d", code)
+		}
+	default:
+		t.Fatal("no close frame echoed")
+	}
+}
