@@ -8,7 +8,10 @@
 // It runs the server side (a tracker and the bridge, fed by a generator of
 // changes) as a child process of its own, so that the CPU of the load
 // client and of the server are counted apart, both on this machine's
-// loopback. Results are printed as one line of key=value pairs;
+// loopback. The client connects with a WebSocket library, reads each
+// snapshot, then reads every socket from one epoll loop (Linux), so that it
+// takes as little of the shared CPU as it can. -writers sets the server's
+// bridge.Config.StreamWriters. Results are printed as one line of key=value pairs;
 // docs/benchmarks.md has the method and the numbers. FANOUT_CPU_PROFILE=file
 // writes a CPU profile of the server during the load, and
 // FANOUT_HEAP_PROFILE=file a heap profile of the idle connections.

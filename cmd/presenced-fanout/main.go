@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -18,8 +17,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,13 +32,14 @@ func main() {
 	rate := flag.Int("rate", 500, "presence changes per second")
 	dur := flag.Duration("duration", 10*time.Second, "how long the changes are offered")
 	users := flag.Int("users", 100, "distinct users the changes are spread over (each subscriber's snapshot holds them all)")
+	writers := flag.Int("writers", 0, "the server's stream writers (bridge.Config.StreamWriters; 0: its default)")
 	flag.Parse()
 	raiseFileLimit()
 	if *serve {
-		runServer(*users)
+		runServer(*users, *writers)
 		return
 	}
-	if err := runClient(*subs, *rate, *dur, *users); err != nil {
+	if err := runClient(*subs, *rate, *dur, *users, *writers); err != nil {
 		fmt.Fprintln(os.Stderr, "presenced-fanout:", err)
 		os.Exit(1)
 	}
@@ -64,6 +62,7 @@ type stats struct {
 	StackInuse uint64  `json:"stack_inuse_bytes"`
 	CPUSeconds float64 `json:"cpu_seconds"`
 	Goroutines int     `json:"goroutines"`
+	Writes     int64   `json:"write_syscalls"` // /proc/self/io syscw
 }
 
 func selfStats() stats {
@@ -73,6 +72,13 @@ func selfStats() stats {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	st := stats{HeapInuse: ms.HeapInuse + ms.StackInuse, StackInuse: ms.StackInuse, Goroutines: runtime.NumGoroutine(),
 		CPUSeconds: float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9}
+	if data, err := os.ReadFile("/proc/self/io"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "syscw:"); ok {
+				st.Writes, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			}
+		}
+	}
 	if data, err := os.ReadFile("/proc/self/status"); err == nil {
 		for _, line := range strings.Split(string(data), "\n") {
 			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
@@ -86,7 +92,7 @@ func selfStats() stats {
 
 // runServer serves the bridge on a loopback port (printed on stdout) with
 // /debug/stats and /debug/load?rate=&seconds= for the client to drive.
-func runServer(users int) {
+func runServer(users, writers int) {
 	tr := presence.New(presence.Options{})
 	jids := make([]string, users)
 	for i := range jids {
@@ -94,7 +100,7 @@ func runServer(users int) {
 		tr.Apply(presence.Update{User: jids[i], Resource: "pc", Available: true})
 	}
 	b := bridge.New(bridge.Config{Tracker: tr, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		RatePerSecond: 1e6, RateBurst: 1e6})
+		RatePerSecond: 1e6, RateBurst: 1e6, StreamWriters: writers})
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", b)
 	mux.HandleFunc("/debug/heap", func(w http.ResponseWriter, r *http.Request) {
@@ -121,12 +127,11 @@ func runServer(users int) {
 		// Changes in 10 ms slices, each a new status for the next user.
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
-		end := time.Now().Add(time.Duration(secs * float64(time.Second)))
-		n, i := 0, 0
-		for now := time.Now(); now.Before(end); now = <-tick.C {
-			for due := int(float64(rate) * time.Since(end.Add(-time.Duration(secs*float64(time.Second)))).Seconds()); n < due; n++ {
-				tr.Apply(presence.Update{User: jids[i%users], Resource: "pc", Available: true, Status: strconv.Itoa(n)})
-				i++
+		n, total := 0, int(float64(rate)*secs)
+		start := time.Now()
+		for now := start; n < total; now = <-tick.C {
+			for due := min(total, int(float64(rate)*now.Sub(start).Seconds())); n < due; n++ {
+				tr.Apply(presence.Update{User: jids[n%users], Resource: "pc", Available: true, Status: strconv.Itoa(n)})
 			}
 		}
 		fmt.Fprintln(w, n)
@@ -151,24 +156,17 @@ func getStats(base string) (stats, error) {
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
-// subscriber counts what it receives and samples latencies.
-type subscriber struct {
-	frames atomic.Int64
-	mu     sync.Mutex
-	lat    []time.Duration
-}
-
 var (
 	timeKey   = []byte(`"time":"`)
 	changeKey = []byte(`"type":"change"`)
 )
 
-func runClient(n, rate int, dur time.Duration, users int) error {
+func runClient(n, rate int, dur time.Duration, users, writers int) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	srv := exec.Command(self, "-serve", "-users", strconv.Itoa(users))
+	srv := exec.Command(self, "-serve", "-users", strconv.Itoa(users), "-writers", strconv.Itoa(writers))
 	srv.Stderr = os.Stderr
 	out, err := srv.StdoutPipe()
 	if err != nil {
@@ -183,71 +181,47 @@ func runClient(n, rate int, dur time.Duration, users int) error {
 		return fmt.Errorf("server did not start: %w", err)
 	}
 	base := "http://" + strings.TrimSpace(addr)
+	files := make([]*os.File, n)
+	defer func() {
+		for _, f := range files {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}()
 	before, err := getStats(base)
 	if err != nil {
 		return err
 	}
 
+	// Connect and read each snapshot with a WebSocket library, then hand
+	// the sockets to one epoll reader (reader_linux.go).
 	dialer := websocket.Dialer{HandshakeTimeout: 30 * time.Second}
-	all := make([]*subscriber, n)
-	var wg sync.WaitGroup
+	all := make([]*rawSub, n)
 	connected := make(chan error, n)
-	var conns []*websocket.Conn
-	var connsMu sync.Mutex
 	sem := make(chan struct{}, 64) // connect 64 at a time
 	for i := range all {
-		s := &subscriber{}
-		all[i] = s
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			sem <- struct{}{}
+			defer func() { <-sem }()
 			c, _, err := dialer.Dial("ws://"+strings.TrimPrefix(base, "http://")+"/v1/stream", nil)
-			<-sem
-			connected <- err
 			if err != nil {
+				connected <- err
 				return
 			}
-			connsMu.Lock()
-			conns = append(conns, c)
-			connsMu.Unlock()
-			sample := 0
-			var buf bytes.Buffer
-			for {
-				_, r, err := c.NextReader()
-				if err == nil {
-					// One buffer per subscriber: the load client must cost as
-					// little as possible, it shares the cores with the server.
-					buf.Reset()
-					_, err = buf.ReadFrom(r)
-				}
-				data := buf.Bytes()
-				if err != nil {
-					if os.Getenv("FANOUT_DEBUG") != "" {
-						fmt.Fprintln(os.Stderr, "read:", err)
-					}
-					return
-				}
-				if os.Getenv("FANOUT_DEBUG") != "" && sample < 3 {
-					fmt.Fprintf(os.Stderr, "msg %.120s\n", data)
-				}
-				now := time.Now()
-				k := bytes.Count(data, changeKey)
-				s.frames.Add(int64(k))
-				// One latency sample per message in 8: the first frame's time.
-				if sample++; k > 0 && sample%8 == 0 {
-					if i := bytes.Index(data, timeKey); i >= 0 {
-						rest := data[i+len(timeKey):]
-						if j := bytes.IndexByte(rest, '"'); j > 0 {
-							if t, err := time.Parse(time.RFC3339Nano, string(rest[:j])); err == nil {
-								s.mu.Lock()
-								s.lat = append(s.lat, now.Sub(t))
-								s.mu.Unlock()
-							}
-						}
-					}
-				}
+			defer c.Close()
+			if _, _, err := c.ReadMessage(); err != nil { // the snapshot
+				connected <- fmt.Errorf("snapshot: %w", err)
+				return
 			}
+			f, err := c.NetConn().(*net.TCPConn).File() // a duplicate, kept open
+			if err != nil {
+				connected <- err
+				return
+			}
+			all[i] = &rawSub{fd: int(f.Fd())}
+			files[i] = f
+			connected <- nil
 		}()
 	}
 	for range n {
@@ -255,6 +229,13 @@ func runClient(n, rate int, dur time.Duration, users int) error {
 			return fmt.Errorf("connect: %w", err)
 		}
 	}
+	reader, err := newEpollReader(all)
+	if err != nil {
+		return err
+	}
+	stop := make(chan struct{})
+	readerDone := make(chan struct{})
+	go func() { reader.run(stop); close(readerDone) }()
 	time.Sleep(2 * time.Second) // snapshots delivered, connections idle
 	idle, err := getStats(base)
 	if err != nil {
@@ -283,11 +264,13 @@ func runClient(n, rate int, dur time.Duration, users int) error {
 	after, _ := getStats(base)
 	var ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	close(stop)
+	<-readerDone
 
 	var delivered int64
 	var lats []time.Duration
 	for _, s := range all {
-		delivered += s.frames.Load()
+		delivered += s.frames
 		lats = append(lats, s.lat...)
 	}
 	slices.Sort(lats)
@@ -299,16 +282,10 @@ func runClient(n, rate int, dur time.Duration, users int) error {
 	}
 	clientCPU := float64((ru1.Utime.Nano()+ru1.Stime.Nano())-(ru0.Utime.Nano()+ru0.Stime.Nano())) / 1e9
 	fmt.Printf("subscribers=%d rate=%d offered=%d expected=%d delivered=%d deliveries_per_s=%.0f p50=%v p99=%v max=%v "+
-		"idle_bytes_per_conn=%.0f (stacks %.0f) idle_rss_per_conn=%.0f server_cpu_s=%.1f client_cpu_s=%.1f load_s=%.1f\n",
+		"idle_bytes_per_conn=%.0f (stacks %.0f) idle_rss_per_conn=%.0f server_cpu_s=%.1f client_cpu_s=%.1f load_s=%.1f server_writes=%d\n",
 		n, rate, offered, int64(offered)*int64(n), delivered, float64(delivered)/loadTime.Seconds(),
 		pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), pct(1).Round(time.Millisecond),
 		float64(int64(idle.HeapInuse)-int64(before.HeapInuse))/float64(n), float64(int64(idle.StackInuse)-int64(before.StackInuse))/float64(n),
-		float64(idle.RSS-before.RSS)/float64(n), after.CPUSeconds-idle.CPUSeconds, clientCPU, loadTime.Seconds())
-	connsMu.Lock()
-	for _, c := range conns {
-		c.Close()
-	}
-	connsMu.Unlock()
-	wg.Wait()
+		float64(idle.RSS-before.RSS)/float64(n), after.CPUSeconds-idle.CPUSeconds, clientCPU, loadTime.Seconds(), after.Writes-idle.Writes)
 	return nil
 }
