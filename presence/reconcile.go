@@ -91,7 +91,7 @@ func (t *Tracker) Reconcile(at time.Time, domains []string, sessions []Session) 
 		}
 		u := Update{User: s.User, Resource: s.Resource, Available: true,
 			Show: s.Show, Status: s.Status, Priority: s.Priority, Time: at}
-		if _, changed := t.applyLocked(&u, now); changed {
+		if _, changed, _ := t.applyLocked(&u, now); changed {
 			online++
 		}
 	}

@@ -1,9 +1,11 @@
 package presence
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,7 +16,24 @@ type Options struct {
 	// FeedSize is the default buffer of a subscription, in events; zero
 	// means 4096. A subscriber further behind gets ErrLagged.
 	FeedSize int
+	// MaxUsers bounds the users tracked, online or remembered offline (for
+	// their last activity). At the bound, a new user makes room by
+	// forgetting an offline user; when every user is online, the update is
+	// refused with ErrTooManyUsers. Zero means no bound.
+	MaxUsers int
+	// MaxResources bounds the online resources of one user: an update that
+	// would bring one more is refused with ErrTooManyResources (XMPP
+	// servers bound sessions per user too; this guards the tracker against
+	// a source that does not). Zero means no bound.
+	MaxResources int
 }
+
+// Errors of Try: the update was refused by a bound of Options and changed
+// nothing.
+var (
+	ErrTooManyUsers     = errors.New("presence: too many users tracked")
+	ErrTooManyResources = errors.New("presence: too many resources for one user")
+)
 
 // user is the state of one user. Resources hold the available ones only.
 type user struct {
@@ -34,12 +53,18 @@ type user struct {
 // Tracker holds the presence of every known user. It is safe for concurrent
 // use; the zero value is not usable, call New.
 type Tracker struct {
-	clock    Clock
-	feedSize int
+	clock        Clock
+	feedSize     int
+	maxUsers     int
+	maxResources int
+	refused      atomic.Uint64
 
 	mu    sync.Mutex
 	users map[string]*user
 	ttl   map[string]struct{} // users with a resource that has a TTL
+	// offline holds the users without resources, kept only with MaxUsers:
+	// the ones to forget first.
+	offline map[string]struct{}
 	seq   uint64              // last published event
 	subs  []*Subscription
 }
@@ -52,12 +77,18 @@ func New(opts Options) *Tracker {
 	if opts.FeedSize <= 0 {
 		opts.FeedSize = 4096
 	}
-	return &Tracker{
-		clock:    opts.Clock,
-		feedSize: opts.FeedSize,
-		users:    make(map[string]*user),
-		ttl:      make(map[string]struct{}),
+	t := &Tracker{
+		clock:        opts.Clock,
+		feedSize:     opts.FeedSize,
+		maxUsers:     max(opts.MaxUsers, 0),
+		maxResources: max(opts.MaxResources, 0),
+		users:        make(map[string]*user),
+		ttl:          make(map[string]struct{}),
 	}
+	if t.maxUsers > 0 {
+		t.offline = make(map[string]struct{})
+	}
+	return t
 }
 
 // Now returns the tracker's clock reading, for adapters that must agree with
@@ -73,16 +104,31 @@ func (t *Tracker) Now() time.Time { return t.clock.Now() }
 // publishes EventRefreshed. O(resources of the user +
 // subscribers); no allocation once the user and resource exist.
 func (t *Tracker) Apply(u Update) (ev Event, changed bool) {
+	ev, changed, _ = t.Try(u)
+	return ev, changed
+}
+
+// Try is Apply that says why an update was refused: ErrTooManyUsers or
+// ErrTooManyResources when it would pass a bound of Options (it then
+// changes nothing and counts in Refused). O(resources of the user).
+func (t *Tracker) Try(u Update) (ev Event, changed bool, err error) {
 	if u.User == "" {
-		return Event{}, false
+		return Event{}, false, nil
 	}
 	now := t.clock.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.applyLocked(&u, now)
+	ev, changed, err = t.applyLocked(&u, now)
+	if err != nil {
+		t.refused.Add(1)
+	}
+	return ev, changed, err
 }
 
-func (t *Tracker) applyLocked(u *Update, now time.Time) (ev Event, changed bool) {
+// Refused returns how many updates the bounds of Options have refused.
+func (t *Tracker) Refused() uint64 { return t.refused.Load() }
+
+func (t *Tracker) applyLocked(u *Update, now time.Time) (ev Event, changed bool, err error) {
 	at := u.Time
 	if at.IsZero() || at.After(now) {
 		at = now
@@ -90,22 +136,31 @@ func (t *Tracker) applyLocked(u *Update, now time.Time) (ev Event, changed bool)
 	usr := t.users[u.User]
 	if usr == nil {
 		if !u.Available {
-			return Event{}, false
+			return Event{}, false, nil
+		}
+		if t.maxUsers > 0 && len(t.users) >= t.maxUsers && !t.forgetOneLocked() {
+			return Event{}, false, ErrTooManyUsers
 		}
 		usr = &user{}
 		t.users[u.User] = usr
 	}
 	i := usr.find(u.Resource)
+	if i < 0 && u.Available && t.maxResources > 0 && len(usr.resources) >= t.maxResources {
+		return Event{}, false, ErrTooManyResources
+	}
+	if i < 0 && u.Available && len(usr.resources) == 0 && t.offline != nil {
+		delete(t.offline, u.User)
+	}
 
 	if !u.Available {
 		if i < 0 {
-			return Event{}, false
+			return Event{}, false, nil
 		}
 		reason := u.Reason
 		if reason == "" {
 			reason = ReasonClient
 		}
-		return t.removeLocked(u.User, usr, i, reason, at), true
+		return t.removeLocked(u.User, usr, i, reason, at), true, nil
 	}
 
 	var expires time.Time
@@ -124,7 +179,7 @@ func (t *Tracker) applyLocked(u *Update, now time.Time) (ev Event, changed bool)
 	} else if r := &usr.resources[i]; r.same(u) {
 		r.confirmed, r.restored = now.UnixNano(), false
 		if r.Expires.Equal(expires) {
-			return Event{}, false
+			return Event{}, false, nil
 		}
 		// A TTL refresh changes nothing a person sees, but a store must
 		// learn the new deadline, or a restart would bring back the old one.
@@ -132,14 +187,25 @@ func (t *Tracker) applyLocked(u *Update, now time.Time) (ev Event, changed bool)
 		kind = EventRefreshed
 		ev = Event{Kind: kind, Time: now, User: u.User, Resource: *r, Aggregate: usr.aggregate()}
 		t.publishLocked(&ev)
-		return ev, true
+		return ev, true, nil
 	}
 	r := &usr.resources[i]
 	r.Show, r.Status, r.Statuses, r.Priority, r.Idle = u.Show, u.Status, u.Statuses, u.Priority, u.Idle
 	r.Since, r.Expires, r.confirmed, r.restored = at, expires, now.UnixNano(), false
 	ev = Event{Kind: kind, Time: at, User: u.User, Resource: *r, Aggregate: usr.aggregate()}
 	t.publishLocked(&ev)
-	return ev, true
+	return ev, true, nil
+}
+
+// forgetOneLocked forgets one offline user, to make room for a new one,
+// and reports whether there was one. O(1) expected.
+func (t *Tracker) forgetOneLocked() bool {
+	for name := range t.offline {
+		delete(t.offline, name)
+		delete(t.users, name)
+		return true
+	}
+	return false
 }
 
 // Confirm records that the resource is still there (it answered a ping)
@@ -259,6 +325,9 @@ func (t *Tracker) removeLocked(jid string, usr *user, i int, reason Reason, at t
 	usr.lastOff = t.clock.Now().UnixNano()
 	agg := usr.aggregate()
 	if len(usr.resources) == 0 {
+		if t.offline != nil {
+			t.offline[jid] = struct{}{}
+		}
 		usr.lastSeen, usr.lastShow, usr.lastStatus = at, r.Show, r.Status
 		// Offline keeps the last words, as Get does.
 		agg.Show, agg.Status = r.Show, r.Status
@@ -379,6 +448,7 @@ func (t *Tracker) Restore(users []User) {
 	defer t.mu.Unlock()
 	clear(t.users)
 	clear(t.ttl)
+	clear(t.offline)
 	for _, u := range users {
 		if u.JID == "" {
 			continue
@@ -397,6 +467,9 @@ func (t *Tracker) Restore(users []User) {
 		}
 		if len(usr.resources) == 0 {
 			usr.lastShow, usr.lastStatus = u.Show, u.Status
+			if t.offline != nil {
+				t.offline[u.JID] = struct{}{}
+			}
 		}
 		t.users[u.JID] = usr
 	}
