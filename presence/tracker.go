@@ -65,8 +65,8 @@ type Tracker struct {
 	// offline holds the users without resources, kept only with MaxUsers:
 	// the ones to forget first.
 	offline map[string]struct{}
-	seq   uint64              // last published event
-	subs  []*Subscription
+	seq     uint64 // last published event
+	subs    []*Subscription
 }
 
 // New returns an empty Tracker.
