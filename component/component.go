@@ -78,6 +78,17 @@ type Config struct {
 	// zero means 1s. Tests make it small.
 	Tick time.Duration
 
+	// MaxStanza bounds a presence stanza, counted as the text of its
+	// element names, attributes and character data; a larger one is
+	// dropped with a warning. Zero means 64 KiB.
+	MaxStanza int
+	// UserRate bounds the presence updates of one user applied per second;
+	// past it, the user's updates are held and the newest of each resource
+	// applied when the second ends (limit.go). Zero means 10.
+	UserRate int
+	// flapWindow is the limiter's window; zero means 1s. Tests shorten it.
+	flapWindow time.Duration
+
 	// Admins may list and run the administration commands (XEP-0050) from
 	// their XMPP client: bare JIDs, or whole domains. Empty means nobody.
 	Admins []string
@@ -98,6 +109,8 @@ type Component struct {
 	mux  *mux.ServeMux
 	subs *subscriptions
 	jids jidCache // the handler's only: see jidCache
+	// flaps holds back users who change presence too often.
+	flaps *flapLimiter
 	// lastRecv is when a stanza last arrived on the link (Unix
 	// nanoseconds): evidence that the link works, without which a missing
 	// answer says nothing about the user.
@@ -155,6 +168,13 @@ func New(cfg Config) (*Component, error) {
 	if cfg.SweepRate <= 0 {
 		cfg.SweepRate = 50
 	}
+	if cfg.MaxStanza <= 0 {
+		cfg.MaxStanza = 64 << 10
+	}
+	if cfg.UserRate <= 0 {
+		cfg.UserRate = 10
+	}
+	setDefault(&cfg.flapWindow, time.Second)
 	cfg.JID = cfg.JID.Domain()
 	opts := append([]mux.Option{
 		disco.Handle(),
@@ -175,6 +195,7 @@ func New(cfg Config) (*Component, error) {
 		addr:      cfg.JID.String(),
 		mux:       nil, // below: the commands need c
 		subs:      newSubscriptions(),
+		flaps:     newFlapLimiter(cfg.UserRate, cfg.flapWindow),
 	}
 	c.commands = adhoc.New(c.isAdmin, c.adminCommands()...)
 	c.mux = mux.New(mcomp.NSAccept, append(opts, c.commands.Handle())...)
@@ -204,6 +225,7 @@ func (c *Component) Connects() int64 { return c.connects.Load() }
 // last drop goes offline. Links that drop before their resync completes do
 // not restart the period, so a flapping link cannot keep ghosts alive.
 func (c *Component) Serve(ctx context.Context) error {
+	go c.flaps.run(ctx, c.cfg.Tracker)
 	attempt := 0
 	lost := c.cfg.Tracker.Now()
 	grace := time.After(c.cfg.LinkGrace) // nil once fired

@@ -51,7 +51,13 @@ func (c *Component) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement
 }
 
 func (c *Component) handlePresence(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-	p, err := readPresence(start, t)
+	p, err := readPresence(start, newSizeLimit(t, start, c.cfg.MaxStanza))
+	if errors.Is(err, errStanzaTooBig) {
+		c.metrics.limited("too_big")
+		c.log.Warn("component: dropped a presence over the size limit", "from", attrValue(start.Attr, "from"),
+			"max_bytes", c.cfg.MaxStanza)
+		return nil
+	}
 	if err != nil {
 		c.log.Warn("component: dropped undecodable presence", "err", err)
 		return nil
@@ -70,6 +76,7 @@ func (c *Component) handlePresence(t xmlstream.TokenReadEncoder, start *xml.Star
 	switch p.Type {
 	case "", "unavailable":
 		if p.Type == "unavailable" && from.Resourcepart() == "" {
+			c.flaps.forget(user)
 			tr.Drop(user, presence.ReasonClient)
 			return nil
 		}
@@ -77,11 +84,19 @@ func (c *Component) handlePresence(t xmlstream.TokenReadEncoder, start *xml.Star
 		if len(notes) > 0 {
 			c.log.Debug("component: presence corrected", "from", p.From, "notes", notes)
 		}
-		tr.Apply(u)
+		if !c.flaps.admit(u, time.Now()) {
+			c.metrics.limited("held")
+			return nil
+		}
+		if _, _, err := tr.Try(u); err != nil {
+			c.metrics.limited("refused")
+			c.log.Debug("component: presence refused", "from", p.From, "err", err)
+		}
 	case "error":
 		// The server could not deliver to the user (unknown user, server
 		// gone): nothing said about the user is current any more.
 		if from.Resourcepart() == "" {
+			c.flaps.forget(user)
 			tr.Drop(user, presence.ReasonServer)
 		} else {
 			tr.Apply(presence.Update{User: user, Resource: from.Resourcepart(), Reason: presence.ReasonServer})
@@ -97,6 +112,7 @@ func (c *Component) handlePresence(t xmlstream.TokenReadEncoder, start *xml.Star
 		c.subs.subscribedReceived(user)
 	case "unsubscribed":
 		c.subs.unsubscribedReceived(user)
+		c.flaps.forget(user)
 		tr.Drop(user, presence.ReasonServer)
 	case "unsubscribe":
 		// The user no longer wants the component's presence; nothing to keep.

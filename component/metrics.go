@@ -12,6 +12,7 @@ type metrics struct {
 	stanzas  *prometheus.CounterVec
 	connects prometheus.Counter
 	pings    *prometheus.CounterVec
+	limits   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, c *Component) *metrics {
@@ -32,7 +33,11 @@ func newMetrics(reg prometheus.Registerer, c *Component) *metrics {
 			Help: "Pings to silent resources, by outcome (answered, error, timeout).",
 		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.stanzas, m.connects, m.pings, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	m.limits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "presence_component_presence_limited_total",
+		Help: "Presence stanzas a limit caught, by reason: too_big (over MaxStanza, dropped), held (over UserRate, applied at the end of the second if still the newest), refused (the tracker's MaxUsers or MaxResources).",
+	}, []string{"reason"})
+	reg.MustRegister(m.stanzas, m.connects, m.pings, m.limits, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "presence_component_link_up",
 		Help: "1 while the link to the XMPP server is up (handshake done), else 0.",
 	}, func() float64 {
@@ -70,6 +75,13 @@ func (m *metrics) stanza(start *xml.StartElement) {
 		typ = "unknown" // bounded label values, whatever a peer sends
 	}
 	m.stanzas.WithLabelValues(name, typ).Inc()
+}
+
+// limited counts a presence a limit caught.
+func (m *metrics) limited(reason string) {
+	if m != nil {
+		m.limits.WithLabelValues(reason).Inc()
+	}
 }
 
 func (m *metrics) connected() {
