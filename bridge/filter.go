@@ -22,9 +22,17 @@ type viewFilter struct {
 
 var wireShows = map[string]bool{"available": true, "chat": true, "away": true, "xa": true, "dnd": true, "offline": true}
 
+// maxFilterItems bounds the domains plus users one filter may name: a
+// client following more users should filter by domain.
+const maxFilterItems = 1000
+
 // newViewFilter builds a filter from lists as clients send them; it
-// refuses unknown show values and empty list items.
+// refuses unknown show values, empty list items and more than
+// maxFilterItems domains and users.
 func newViewFilter(domains, users, shows []string, access Access) (*viewFilter, error) {
+	if n := len(domains) + len(users); n > maxFilterItems {
+		return nil, fmt.Errorf("%d domains and users: at most %d", n, maxFilterItems)
+	}
 	f := &viewFilter{access: access}
 	set := func(name string, vals []string, check func(string) bool) (map[string]bool, error) {
 		if len(vals) == 0 {

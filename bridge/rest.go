@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -332,6 +333,9 @@ type apiError struct {
 	code, msg string
 }
 
+// maxStatus bounds the status text of web presence.
+const maxStatus = 1024
+
 // publishWeb checks a web presence and applies it: for subject when the
 // request is authenticated (the body may not name another user), else for
 // the body's jid. It returns the user's bare JID. Shared by REST and the
@@ -366,7 +370,16 @@ func (b *Bridge) publishWeb(subject string, body *webPresenceJSON) (string, *api
 	user := j.Bare().String()
 	// Web resources live in their own namespace, so a web client can never
 	// overwrite (or be overwritten by) an XMPP resource of the same name.
-	b.cfg.Tracker.Apply(presence.Update{User: user, Resource: "web/" + body.Resource, Available: true,
+	if len(body.Status) > maxStatus {
+		return "", &apiError{http.StatusBadRequest, "bad_status", fmt.Sprintf("status is at most %d bytes", maxStatus)}
+	}
+	_, _, err = b.cfg.Tracker.Try(presence.Update{User: user, Resource: "web/" + body.Resource, Available: true,
 		Show: show, Status: body.Status, Priority: body.Priority, TTL: ttl})
+	switch {
+	case errors.Is(err, presence.ErrTooManyResources):
+		return "", &apiError{http.StatusTooManyRequests, "too_many_resources", "this user has as many resources online as allowed"}
+	case err != nil:
+		return "", &apiError{http.StatusServiceUnavailable, "too_many_users", "the server tracks as many users as allowed"}
+	}
 	return user, nil
 }
