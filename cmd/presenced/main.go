@@ -74,6 +74,22 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		env := "PRESENCED_" + strings.ToUpper(strings.ReplaceAll(d.flag, "-", "_"))
 		raw[i] = fs.String(d.flag, envOr(getenv, env, d.def), d.help+" ("+env+")")
 	}
+	ints := []struct {
+		dst        *int
+		flag, help string
+		def        string
+	}{
+		{&o.MaxUsers, "max-users", "users tracked at most, online or remembered offline; offline ones are forgotten first; 0: no bound", "1000000"},
+		{&o.MaxResources, "max-resources", "online resources of one user at most; 0: no bound", "32"},
+		{&o.MaxStanza, "max-stanza", "bytes of one presence stanza at most (text of names, attributes and content)", "65536"},
+		{&o.UserRate, "user-rate", "presence changes of one user applied per second; more are held and the newest applied at the end of the second", "10"},
+		{&o.StreamWriters, "stream-writers", "goroutines writing to WebSocket clients; 0: half the CPUs", "0"},
+	}
+	rawInts := make([]*string, len(ints))
+	for i, d := range ints {
+		env := "PRESENCED_" + strings.ToUpper(strings.ReplaceAll(d.flag, "-", "_"))
+		rawInts[i] = fs.String(d.flag, envOr(getenv, env, d.def), d.help+" ("+env+")")
+	}
 	level := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (PRESENCED_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -89,6 +105,14 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		if err != nil || v < 0 || v == 0 && d.flag != "retention" {
 			return o, fmt.Errorf("-%s (PRESENCED_%s): not a positive duration: %q",
 				d.flag, strings.ToUpper(strings.ReplaceAll(d.flag, "-", "_")), *raw[i])
+		}
+		*d.dst = v
+	}
+	for i, d := range ints {
+		v, err := strconv.Atoi(*rawInts[i])
+		if err != nil || v < 0 {
+			return o, fmt.Errorf("-%s (PRESENCED_%s): not a whole number >= 0: %q",
+				d.flag, strings.ToUpper(strings.ReplaceAll(d.flag, "-", "_")), *rawInts[i])
 		}
 		*d.dst = v
 	}

@@ -50,12 +50,15 @@ var (
 		"Online resources.", nil, nil)
 	eventsDesc = prometheus.NewDesc("presence_tracker_events_total",
 		"Changes published on the feed since presenced started.", nil, nil)
+	refusedDesc = prometheus.NewDesc("presence_tracker_refused_total",
+		"Updates refused by -max-users or -max-resources.", nil, nil)
 )
 
 func (c trackerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- usersDesc
 	ch <- resourcesDesc
 	ch <- eventsDesc
+	ch <- refusedDesc
 }
 
 func (c trackerCollector) Collect(ch chan<- prometheus.Metric) {
@@ -74,6 +77,7 @@ func (c trackerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(resourcesDesc, prometheus.GaugeValue, float64(resources))
 	ch <- prometheus.MustNewConstMetric(eventsDesc, prometheus.CounterValue, float64(seq))
+	ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(c.t.Refused()))
 }
 
 // metricsService serves /metrics on its own listener, under the

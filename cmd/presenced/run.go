@@ -52,6 +52,13 @@ type Options struct {
 	AllowedOrigins []string
 	// RatePerSecond: see bridge.Config.RatePerSecond; zero means 20.
 	RatePerSecond float64
+	// MaxUsers, MaxResources: see presence.Options; zero means no bound.
+	MaxUsers, MaxResources int
+	// MaxStanza, UserRate: see component.Config; zero means its default.
+	MaxStanza, UserRate int
+	// StreamWriters: see bridge.Config.StreamWriters; zero means its
+	// default.
+	StreamWriters int
 	// Logger receives all logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics is the listen address of the Prometheus endpoint (/metrics);
@@ -95,7 +102,7 @@ func Run(ctx context.Context, opts Options) error {
 		log = slog.Default()
 	}
 
-	tracker := presence.New(presence.Options{})
+	tracker := presence.New(presence.Options{MaxUsers: opts.MaxUsers, MaxResources: opts.MaxResources})
 	reg := newRegistry(tracker)
 	var st store.Store = memstore.New()
 	storeName := "memory"
@@ -122,7 +129,7 @@ func Run(ctx context.Context, opts Options) error {
 		JID: jid.MustParse(opts.JID), Secret: opts.Secret, Addr: opts.Server,
 		Tracker: tracker, Logger: log, ProbeWait: opts.ProbeWait, LinkGrace: opts.LinkGrace,
 		PingInterval: opts.PingInterval, PingTimeout: opts.PingTimeout, SweepInterval: opts.SweepInterval, KeepAlive: opts.KeepAlive,
-		Registerer: reg, Admins: opts.Admins,
+		Registerer: reg, Admins: opts.Admins, MaxStanza: opts.MaxStanza, UserRate: opts.UserRate,
 	})
 	if err != nil {
 		return err
@@ -138,6 +145,7 @@ func Run(ctx context.Context, opts Options) error {
 		return nil
 	}
 	bcfg := bridge.Config{Tracker: tracker, Logger: log, Checks: checks, AllowedOrigins: opts.AllowedOrigins, Registerer: reg,
+		StreamWriters: opts.StreamWriters,
 		RatePerSecond: opts.RatePerSecond, RateBurst: int(2 * opts.RatePerSecond)}
 	if len(opts.JWTKeys) > 0 || opts.JWKS != "" {
 		v, err := auth.NewVerifier(auth.Config{KeyFiles: opts.JWTKeys, JWKSFile: opts.JWKS, Issuer: opts.JWTIssuer, Audience: opts.JWTAudience})
