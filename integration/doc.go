@@ -3,6 +3,12 @@
 // binary built from this tree, and real XMPP clients (internal/xmppclient)
 // whose presence is checked through the REST API and the WebSocket stream.
 //
+// faults_test.go runs one fault each under load (users logging in and out
+// and changing status all the time): ejabberd killed, PostgreSQL stopped
+// for 30 s, presenced killed, stuck WebSocket consumers, a user flapping
+// 1,000 times a second; then checks that presenced and the database hold
+// exactly what the users last did (docs/reliability.md).
+//
 // The tests need root (ejabberdctl runs as the ejabberd user) and install
 // ejabberd from Debian when it is missing. They never skip: a server that
 // cannot be started is a failure, in CI and anywhere else.
