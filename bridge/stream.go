@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -283,6 +282,13 @@ func (b *Bridge) serveStream(ws *websocket.Conn, remote, key string, access Acce
 	users = nil
 	_ = ws.NetConn().SetWriteDeadline(time.Time{}) // see drain
 	c.mu.Lock()
+	if c.closed {
+		// close ran while this goroutine was the writer: the close
+		// frame is this writer's to send.
+		c.mu.Unlock()
+		c.finish()
+		return
+	}
 	c.running = false
 	c.kickLocked() // whatever queued meanwhile
 	c.mu.Unlock()
@@ -310,42 +316,11 @@ func (b *Bridge) serveStream(ws *websocket.Conn, remote, key string, access Acce
 		if err != nil {
 			return
 		}
-		var m clientMessage
 		ok, retry := b.limits.allow(key) // client messages count like requests
-		switch {
-		case !ok:
+		if !ok {
 			c.post(errorFrame{Type: "error", Code: "rate_limited", Message: "too many messages; retry after " + retry.Round(time.Millisecond).String()})
-		case json.Unmarshal(data, &m) != nil:
-			c.post(errorFrame{Type: "error", Code: "bad_message", Message: "not a JSON object"})
-		case m.Type == "presence":
-			wp := webPresenceJSON{JID: m.JID, Resource: m.Resource, Status: m.Status, Priority: m.Priority, TTL: m.TTL}
-			if len(m.Show) > 0 && json.Unmarshal(m.Show, &wp.Show) != nil {
-				c.post(errorFrame{Type: "error", Code: "bad_show", Message: "show must be a string"})
-				break
-			}
-			subject := ""
-			if s, ok := access.(interface{ Key() string }); ok {
-				subject = s.Key()
-			}
-			if b.cfg.Authenticate != nil && subject == "" {
-				c.post(errorFrame{Type: "error", Code: "no_subject", Message: "the token names no user (sub) to publish presence for"})
-			} else if _, e := b.publishWeb(subject, &wp); e != nil {
-				c.post(errorFrame{Type: "error", Code: e.code, Message: e.msg})
-			}
-		case m.Type != "subscribe":
-			c.post(errorFrame{Type: "error", Code: "unknown_type", Message: fmt.Sprintf("unknown message type %q", m.Type)})
-		default:
-			var shows []string
-			if len(m.Show) > 0 && json.Unmarshal(m.Show, &shows) != nil {
-				c.post(errorFrame{Type: "error", Code: "bad_filter", Message: "show must be a list"})
-				break
-			}
-			f, err := newViewFilter(m.Domains, m.Users, shows, access)
-			if err != nil {
-				c.post(errorFrame{Type: "error", Code: "bad_filter", Message: err.Error()})
-			} else {
-				c.post(f)
-			}
+		} else if reply := b.clientReply(data, access); reply != nil {
+			c.post(reply)
 		}
 	}
 }
