@@ -14,7 +14,7 @@ import (
 var errStanzaTooBig = errors.New("component: presence stanza over the size limit")
 
 // sizeLimit passes a stanza's tokens on until their text (names, attribute
-// values, character data) passes a bound. The XMPP server bounds stanzas
+// values, character data), plus one byte per token, passes a bound. The XMPP server bounds stanzas
 // too (max_stanza_size); this keeps what one stanza may cost the tracker
 // bounded whatever the server's setting.
 type sizeLimit struct {
@@ -39,6 +39,9 @@ func (l *sizeLimit) Token() (xml.Token, error) {
 		return nil, errStanzaTooBig
 	}
 	tok, err := l.r.Token()
+	if tok != nil {
+		l.left-- // every token costs something, even an empty comment
+	}
 	switch t := tok.(type) {
 	case xml.StartElement:
 		l.left -= startSize(&t)

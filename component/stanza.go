@@ -130,6 +130,9 @@ func readPresence(start *xml.StartElement, r xml.TokenReader) (presenceStanza, e
 	var p presenceStanza
 	p.XMLName = start.Name
 	for _, a := range start.Attr {
+		if a.Name.Space != "" {
+			continue // x:from and the like belong to an extension, not to the stanza
+		}
 		switch a.Name.Local {
 		case "from":
 			p.From = a.Value
@@ -143,6 +146,7 @@ func readPresence(start *xml.StartElement, r xml.TokenReader) (presenceStanza, e
 	}
 	depth := 0
 	var text *string // where character data of the current child goes
+	var acc []byte   // that character data so far (one copy, however many pieces)
 	var seenShow, seenPriority bool
 	for {
 		tok, err := r.Token()
@@ -190,11 +194,14 @@ func readPresence(start *xml.StartElement, r xml.TokenReader) (presenceStanza, e
 				return p, nil // the stanza's own end element
 			}
 			if depth == 0 {
-				text = nil
+				if text != nil {
+					*text = string(acc)
+				}
+				text, acc = nil, acc[:0]
 			}
 		case xml.CharData:
 			if depth == 1 && text != nil {
-				*text += string(t)
+				acc = append(acc, t...)
 			}
 		}
 	}
@@ -202,7 +209,7 @@ func readPresence(start *xml.StartElement, r xml.TokenReader) (presenceStanza, e
 
 func attrValue(attrs []xml.Attr, local string) string {
 	for _, a := range attrs {
-		if a.Name.Local == local {
+		if a.Name.Local == local && a.Name.Space == "" {
 			return a.Value
 		}
 	}
