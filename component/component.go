@@ -19,6 +19,7 @@ import (
 	"mellium.im/xmpp/stream"
 
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/xmppext/privilege"
 	"github.com/presenced/presenced/xmppext/adhoc"
 	"github.com/presenced/presenced/xmppext/last"
 )
@@ -111,6 +112,9 @@ type Component struct {
 	jids jidCache // the handler's only: see jidCache
 	// flaps holds back users who change presence too often.
 	flaps *flapLimiter
+	// privileged is what the server granted on this link (XEP-0356), nil
+	// if nothing.
+	privileged atomic.Pointer[privilege.Perms]
 	// lastRecv is when a stanza last arrived on the link (Unix
 	// nanoseconds): evidence that the link works, without which a missing
 	// answer says nothing about the user.
@@ -212,6 +216,15 @@ func setDefault(d *time.Duration, def time.Duration) {
 // Connected reports whether the link is up (handshake done, not dropped).
 func (c *Component) Connected() bool { return c.connected.Load() }
 
+// PresencePrivilege returns the presence permission the server granted on
+// the current link (XEP-0356: "managed_entity" or "roster"), or "".
+func (c *Component) PresencePrivilege() string {
+	if p := c.privileged.Load(); p != nil {
+		return p.Presence()
+	}
+	return ""
+}
+
 // Connects returns how many handshakes have succeeded.
 func (c *Component) Connects() int64 { return c.connects.Load() }
 
@@ -292,6 +305,7 @@ func (c *Component) session(ctx context.Context) (resynced bool, err error) {
 	c.log.Info("component: connected", "addr", c.cfg.Addr, "handshake", time.Since(began))
 	c.connects.Add(1)
 	c.metrics.connected()
+	c.privileged.Store(nil) // each link says afresh what it grants
 	c.connected.Store(true)
 	defer c.connected.Store(false)
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/xmppext/adhoc"
+	"github.com/presenced/presenced/xmppext/privilege"
 )
 
 // maxIQTokens bounds how much of an IQ is buffered for checking before the
@@ -44,10 +45,29 @@ func (c *Component) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement
 		return c.handlePresence(t, start)
 	case "iq":
 		return c.handleIQ(t, start)
+	case "message":
+		c.handleMessage(t, start)
+		return nil
 	}
 	// Messages and anything else: nothing to do; Serve skips the rest.
 	c.log.Debug("component: ignored stanza", "name", start.Name.Local)
 	return nil
+}
+
+// handleMessage reads the one message the component cares about: the
+// server's grant of privileges (XEP-0356), sent right after the handshake.
+func (c *Component) handleMessage(t xml.TokenReader, start *xml.StartElement) {
+	from, err := jid.Parse(attrValue(start.Attr, "from"))
+	if err != nil || from.Localpart() != "" || from.Resourcepart() != "" {
+		return // only a server grants privileges
+	}
+	perms, err := privilege.Read(newSizeLimit(t, start, c.cfg.MaxStanza))
+	if err != nil {
+		return
+	}
+	c.privileged.Store(&perms)
+	c.log.Info("component: the server grants privileges (XEP-0356)", "from", from.String(), "perms", perms,
+		"presence", perms.Presence())
 }
 
 func (c *Component) handlePresence(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {

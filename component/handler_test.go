@@ -255,3 +255,22 @@ func TestReadPresenceFirstOccurrenceOwnNamespace(t *testing.T) {
 		t.Fatalf("got %+v: only the first show, priority and status per language, in the stanza's namespace, count", u)
 	}
 }
+
+func TestPrivilegeGrant(t *testing.T) {
+	c, tr := newTestComponent(t)
+	grant := `<message` + ns + ` from='localhost' to='presence.localhost'><privilege xmlns='urn:xmpp:privilege:2'><perm access='presence' type='managed_entity'/></privilege></message>`
+	feed(t, c, `<message`+ns+` from='mallory@localhost/r' to='presence.localhost'><privilege xmlns='urn:xmpp:privilege:2'><perm access='presence' type='roster'/></privilege></message>`)
+	if p := c.PresencePrivilege(); p != "" {
+		t.Fatalf("a user granted %q", p)
+	}
+	feed(t, c, grant)
+	if p := c.PresencePrivilege(); p != "managed_entity" {
+		t.Fatalf("presence privilege %q", p)
+	}
+	// With it, presence comes from users who never subscribed: tracked the
+	// same way.
+	feed(t, c, `<presence`+ns+` from='stranger@localhost/r' to='presence.localhost'/>`)
+	if u, _ := tr.Get("stranger@localhost"); !u.Online {
+		t.Fatalf("privileged presence not tracked: %+v", u)
+	}
+}

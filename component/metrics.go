@@ -37,6 +37,15 @@ func newMetrics(reg prometheus.Registerer, c *Component) *metrics {
 		Name: "presence_component_presence_limited_total",
 		Help: "Presence stanzas a limit caught, by reason: too_big (over MaxStanza, dropped), held (over UserRate, applied at the end of the second if still the newest), refused (the tracker's MaxUsers or MaxResources).",
 	}, []string{"reason"})
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "presence_component_presence_privileged",
+		Help: "1 while the server grants the component the presence permission of XEP-0356 on the current link, else 0.",
+	}, func() float64 {
+		if c.PresencePrivilege() != "" {
+			return 1
+		}
+		return 0
+	}))
 	reg.MustRegister(m.stanzas, m.connects, m.pings, m.limits, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "presence_component_link_up",
 		Help: "1 while the link to the XMPP server is up (handshake done), else 0.",

@@ -9,6 +9,9 @@
 // 1,000 times a second; then checks that presenced and the database hold
 // exactly what the users last did (docs/reliability.md).
 //
+// prosody_test.go runs presenced against a private Prosody
+// (scripts/prosody) that grants it presence through XEP-0356.
+//
 // The tests need root (ejabberdctl runs as the ejabberd user) and install
 // ejabberd from Debian when it is missing. They never skip: a server that
 // cannot be started is a failure, in CI and anywhere else.

@@ -4,7 +4,9 @@
 // Handle() mux.Option that plugs the handler into the component's mux
 // (component.Config.Extra).
 //
-// Here: last (XEP-0012, the component's uptime). Planned: adhoc (XEP-0050
-// responder) for the administration commands, and privilege (XEP-0356)
-// where the server offers it. The package itself holds no code.
+// Here: last (XEP-0012, the component's uptime), adhoc (the XEP-0050
+// responder the administration commands use) and privilege (XEP-0356, the
+// permissions a server grants the component; it plugs into the component's
+// message handling rather than the IQ mux). The package itself holds no
+// code.
 package xmppext
