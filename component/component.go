@@ -19,9 +19,9 @@ import (
 	"mellium.im/xmpp/stream"
 
 	"github.com/presenced/presenced/presence"
-	"github.com/presenced/presenced/xmppext/privilege"
 	"github.com/presenced/presenced/xmppext/adhoc"
 	"github.com/presenced/presenced/xmppext/last"
+	"github.com/presenced/presenced/xmppext/privilege"
 )
 
 // Config configures a Component.
