@@ -82,6 +82,13 @@ func settings(o *Options, level *string) []setting {
 		{key: "max-stanza", def: "65536", kind: kInt, positive: true, help: "bytes of one presence stanza at most (text of names, attributes and content)", dst: &o.MaxStanza, group: "Limits"},
 		{key: "user-rate", def: "10", kind: kInt, positive: true, help: "presence changes of one user applied per second; more are held and the newest applied at the end of the second", dst: &o.UserRate, group: "Limits"},
 
+		{key: "mongooseim-graphql", help: "MongooseIM's admin GraphQL endpoint, e.g. http://mongooseim:5551/api/graphql; set, it turns on the periodic reconciliation with its session list and `presenced provision`", dst: &o.MongooseIM.Endpoint, group: "MongooseIM"},
+		{key: "mongooseim-host", help: "Host header for the GraphQL endpoint, when its listener's host option does not match the URL (MongooseIM's template: localhost)", dst: &o.MongooseIM.Host, group: "MongooseIM"},
+		{key: "mongooseim-user", help: "the GraphQL admin handler's username (HTTP Basic)", dst: &o.MongooseIM.User, group: "MongooseIM"},
+		{key: "mongooseim-password", help: "the GraphQL admin handler's password", dst: &o.MongooseIM.Password, group: "MongooseIM"},
+		{key: "reconcile-interval", def: "5m", kind: kDuration, positive: true, help: "with mongooseim-graphql: how often the server's session list corrects presenced's state", dst: &o.ReconcileInterval, group: "MongooseIM"},
+		{key: "reconcile-domains", kind: kList, help: "with mongooseim-graphql: the XMPP domains to reconcile, each on its own; none: every domain the server hosts (right only when presenced follows this one server)", dst: &o.ReconcileDomains, group: "MongooseIM"},
+
 		{key: "metrics", help: "listen address of the Prometheus endpoint /metrics, e.g. 127.0.0.1:9464; empty: none", dst: &o.Metrics, group: "Operations"},
 		{key: "log-level", def: "info", help: "debug, info, warn or error", dst: level, group: "Operations", check: func(v string) error {
 			var lv slog.Level
@@ -97,10 +104,20 @@ func settings(o *Options, level *string) []setting {
 // named by -config or PRESENCED_CONFIG. Errors name the flag, variable or
 // file key the bad value came from.
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (Options, error) {
+	o, rest, err := parseArgs("presenced", args, getenv, stderr)
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("unexpected arguments: %s", strings.Join(rest, " "))
+	}
+	return o, err
+}
+
+// parseArgs is parseOptions for a command that takes arguments after its
+// flags; it returns them.
+func parseArgs(name string, args []string, getenv func(string) string, stderr io.Writer) (Options, []string, error) {
 	var o Options
 	var level string
 	all := settings(&o, &level)
-	fs := flag.NewFlagSet("presenced", flag.ContinueOnError)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	raw := make([]*string, len(all))
 	for i, s := range all {
@@ -112,10 +129,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	config := fs.String("config", "", "a TOML configuration file whose keys are these flags' names; flags and environment variables override it [PRESENCED_CONFIG]")
 	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+		return o, nil, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -127,7 +141,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if path != "" {
 		var err error
 		if file, err = readConfig(path, all); err != nil {
-			return o, err
+			return o, nil, err
 		}
 	}
 	for i, s := range all {
@@ -142,13 +156,13 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 			v, from = fv, fmt.Sprintf("%s: key %q", path, s.key)
 		}
 		if err := s.set(v); err != nil {
-			return o, fmt.Errorf("%s: %v", from, err)
+			return o, nil, fmt.Errorf("%s: %v", from, err)
 		}
 	}
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(level)) // vetted above
 	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
-	return o, o.check()
+	return o, fs.Args(), o.check()
 }
 
 // set parses v into the setting's destination.
@@ -302,6 +316,10 @@ default. A bad value stops presenced at start with an error that names
 the flag, variable or file key it came from; so does an unknown key in the
 file. Durations are written like ` + "`300ms`, `5s`, `2h45m`" + `; lists are
 comma-separated in flags and variables, TOML arrays in the file.
+
+` + "`presenced provision USER...`" + ` (put presenced on users' rosters through
+MongooseIM's GraphQL API; ` + "`-`" + ` reads users from stdin) takes the same
+settings; ` + "`presenced migrate`" + ` (apply the PostgreSQL schema) only ` + "`-store`" + `.
 
 ` + "```toml" + `
 # /etc/presenced.toml

@@ -17,6 +17,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "migrate" {
 		os.Exit(migrate(os.Args[2:], os.Getenv, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "provision" {
+		os.Exit(provision(os.Args[2:], os.Getenv, os.Stdin, os.Stderr))
+	}
 	opts, err := parseOptions(os.Args[1:], os.Getenv, os.Stderr)
 	if err == flag.ErrHelp {
 		os.Exit(0)

@@ -16,6 +16,7 @@ import (
 	"github.com/presenced/presenced/bridge"
 	"github.com/presenced/presenced/bridge/auth"
 	"github.com/presenced/presenced/component"
+	"github.com/presenced/presenced/component/mongooseim"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 	"github.com/presenced/presenced/store/memstore"
@@ -59,6 +60,12 @@ type Options struct {
 	// StreamWriters: see bridge.Config.StreamWriters; zero means its
 	// default.
 	StreamWriters int
+	// MongooseIM is the admin GraphQL client; with an Endpoint, the
+	// reconciler runs every ReconcileInterval over ReconcileDomains (see
+	// mongooseim.Reconciler).
+	MongooseIM        mongooseim.Client
+	ReconcileInterval time.Duration
+	ReconcileDomains  []string
 	// Logger receives all logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics is the listen address of the Prometheus endpoint (/metrics);
@@ -184,7 +191,13 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Ready != nil {
 		opts.Ready(ln.Addr())
 	}
-	services := []suture.Service{comp, web, timers{tracker}, writer}
+	services := []suture.Service{comp}
+	if opts.MongooseIM.Endpoint != "" {
+		mc := opts.MongooseIM
+		services = append(services, &mongooseim.Reconciler{Client: &mc, Tracker: tracker, Domains: opts.ReconcileDomains,
+			Interval: opts.ReconcileInterval, Logger: log, Registerer: reg})
+	}
+	services = append(services, web, timers{tracker}, writer)
 	if opts.Metrics != "" {
 		mln, err := net.Listen("tcp", opts.Metrics)
 		if err != nil {
