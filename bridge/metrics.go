@@ -16,6 +16,7 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	closed   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, b *Bridge) *metrics {
@@ -33,7 +34,11 @@ func newMetrics(reg prometheus.Registerer, b *Bridge) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8),
 		}, []string{"route"}),
 	}
-	reg.MustRegister(m.requests, m.latency, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	m.closed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "presence_bridge_stream_closed_total",
+		Help: "WebSocket stream connections the server ended, by reason: slow (its queue filled, close 4008), write_error (a write failed or timed out).",
+	}, []string{"reason"})
+	reg.MustRegister(m.requests, m.latency, m.closed, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "presence_bridge_websocket_connections",
 		Help: "WebSocket stream clients connected now.",
 	}, func() float64 {
@@ -42,6 +47,13 @@ func newMetrics(reg prometheus.Registerer, b *Bridge) *metrics {
 		return float64(len(b.hub.conns))
 	}))
 	return m
+}
+
+// streamClosed counts a stream connection the server ended.
+func (m *metrics) streamClosed(reason string) {
+	if m != nil {
+		m.closed.WithLabelValues(reason).Inc()
+	}
 }
 
 // instrument counts and times the requests of one route.

@@ -181,6 +181,7 @@ func (c *streamConn) fail(err error) bool {
 	}
 	if !errors.Is(err, context.Canceled) && !isClosed(err) {
 		c.b.log.Info("bridge: stream ended", "remote", c.remote, "err", err)
+		c.b.metrics.streamClosed("write_error")
 	}
 	c.mu.Lock()
 	c.closed, c.running = true, false

@@ -261,6 +261,7 @@ func (c *streamConn) drain() {
 		case c.slow:
 			c.closed, c.running = true, false
 			c.mu.Unlock()
+			c.b.metrics.streamClosed("slow")
 			// The close frame queues behind the data the client has not
 			// read yet: give it the write timeout to get there.
 			msg := websocket.FormatCloseMessage(closeSlowConsumer, "too slow: reconnect with resume=<last seq>")
