@@ -53,6 +53,13 @@ type Config struct {
 	// the CPUs (GOMAXPROCS), at least one: on 2 cores shared with the
 	// clients, one writer gave the lower latency (docs/benchmarks.md).
 	StreamWriters int
+	// StreamFlushInterval is the least time between two writes of changes
+	// to one WebSocket client: what queues meanwhile goes out as one
+	// "changes" message. It bounds writes, the main cost of a delivery, to
+	// one per interval per client, at the price of up to that much latency.
+	// Zero means 25ms; negative means none (a write per change while the
+	// client keeps up).
+	StreamFlushInterval time.Duration
 	// ResumeWindow is how many recent changes the bridge keeps so that a
 	// reconnecting client can resume without a snapshot. Zero means 16384.
 	ResumeWindow int
@@ -102,6 +109,11 @@ func New(cfg Config) *Bridge {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
+	if cfg.StreamFlushInterval == 0 {
+		cfg.StreamFlushInterval = 25 * time.Millisecond
+	} else if cfg.StreamFlushInterval < 0 {
+		cfg.StreamFlushInterval = 0
+	}
 	if cfg.StreamWriters <= 0 {
 		cfg.StreamWriters = max(1, runtime.GOMAXPROCS(0)/2)
 	}
@@ -118,7 +130,7 @@ func New(cfg Config) *Bridge {
 		cfg.RateBurst = 40
 	}
 	b := &Bridge{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), limits: newLimiter(cfg.RatePerSecond, cfg.RateBurst),
-		hub: newHub(cfg.Tracker, cfg.Logger, cfg.ResumeWindow, cfg.StreamQueue, cfg.StreamWriters)}
+		hub: newHub(cfg.Tracker, cfg.Logger, cfg.ResumeWindow, cfg.StreamWriters, cfg.StreamFlushInterval)}
 	// Write buffers come from a pool, held only while a message is written:
 	// an idle connection keeps none (docs/benchmarks.md, memory per idle
 	// connection).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/presenced/presenced/presence"
 )
@@ -40,8 +41,8 @@ type hub struct {
 	ready []*streamConn // publish's scratch list, kept for the next event
 }
 
-func newHub(t *presence.Tracker, log *slog.Logger, window, queue, writers int) *hub {
-	return &hub{tracker: t, log: log, queue: queue, writers: newWriterPool(), nwriters: writers, conns: map[*streamConn]struct{}{},
+func newHub(t *presence.Tracker, log *slog.Logger, window, writers int, flush time.Duration) *hub {
+	return &hub{tracker: t, log: log, writers: newWriterPool(flush), nwriters: writers, conns: map[*streamConn]struct{}{},
 		ring: make([]*hubEvent, window)}
 }
 
@@ -130,12 +131,17 @@ func (h *hub) join(c *streamConn, resume uint64, snapshot func()) (replayed bool
 	h.conns[c] = struct{}{}
 	if resume > 0 && resume <= h.last && h.count > 0 {
 		oldest := h.ring[h.head].seq
-		if resume+1 >= oldest && int(h.last-resume) <= h.queue {
+		if resume+1 >= oldest {
+			// Everything missed is still in the window: replay it all,
+			// however long (a client closed with 4008 missed at least a
+			// queue's worth), and let its queue hold the replay on top of
+			// its usual bound until it has caught up.
 			for i := 0; i < h.count; i++ {
 				if he := h.ring[(h.head+i)%len(h.ring)]; he.seq > resume {
 					c.queue = append(c.queue, he)
 				}
 			}
+			c.limit += len(c.queue)
 			return true
 		}
 	}

@@ -111,6 +111,11 @@ type streamConn struct {
 	// for drain to finish; only the writer touches it.
 	raw     syscall.RawConn
 	pending []byte
+	// lastWrite is when the pool last wrote changes here (Unix
+	// nanoseconds); waited, that the pool postponed it once already. Only
+	// the writer touches them.
+	lastWrite int64
+	waited    bool
 }
 
 // push queues a change; called by the hub for every change. It reports

@@ -55,17 +55,54 @@ func textFrame(payload []byte) []byte {
 // send. Each connection is in ready at most once (its running flag), so
 // ready is bounded by the number of connections.
 type writerPool struct {
+	// interval is the least time between two writes of changes to one
+	// connection (Config.StreamFlushInterval); 0: none.
+	interval time.Duration
+
 	mu    sync.Mutex
 	cond  sync.Cond
 	ready []*streamConn
 	head  int
+	later []*streamConn // written to less than interval ago: next tick
 	done  bool
 }
 
-func newWriterPool() *writerPool {
-	p := &writerPool{}
+func newWriterPool(interval time.Duration) *writerPool {
+	p := &writerPool{interval: interval}
 	p.cond.L = &p.mu
 	return p
+}
+
+// postpone puts c back on the next tick: it was written to less than
+// interval ago, and what queues meanwhile goes out in one message.
+func (p *writerPool) postpone(c *streamConn) {
+	p.mu.Lock()
+	p.later = append(p.later, c)
+	p.mu.Unlock()
+}
+
+// tick hands the postponed connections to the workers every interval.
+func (p *writerPool) tick(ctx context.Context) {
+	t := time.NewTicker(p.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.mu.Lock()
+			if len(p.later) > 0 {
+				for _, c := range p.later {
+					c.waited = true // one wait is enough: write it now
+				}
+				p.ready = append(p.ready, p.later...)
+				clear(p.later)
+				p.later = p.later[:0]
+				p.cond.Broadcast()
+			}
+			p.mu.Unlock()
+		}
+	}
 }
 
 // add hands connections, each already marked running, to the workers.
@@ -83,6 +120,9 @@ func (p *writerPool) add(cs []*streamConn) {
 func (p *writerPool) run(ctx context.Context, n int) {
 	for range n {
 		go p.work()
+	}
+	if p.interval > 0 {
+		go p.tick(ctx)
 	}
 	go func() {
 		<-ctx.Done()
@@ -116,7 +156,7 @@ func (p *writerPool) work() {
 		}
 		p.mu.Unlock()
 		for _, c := range batch {
-			c.drainFast(w)
+			c.drainFast(p, w)
 		}
 	}
 }
@@ -138,8 +178,23 @@ func (w *fastWriter) write(fd uintptr) bool {
 
 // drainFast writes c's pings and queued changes without blocking, until
 // nothing is left or a write would block; then, or for any other kind of
-// work, it hands c to a drain goroutine. c is marked running.
-func (c *streamConn) drainFast(w *fastWriter) {
+// work, it hands c to a drain goroutine. c is marked running. A connection
+// written to less than the pool's interval ago is postponed instead: at a
+// high change rate a dashboard gets a "changes" message every interval
+// rather than a write per change, which is most of what a delivery costs
+// (docs/benchmarks.md).
+func (c *streamConn) drainFast(p *writerPool, w *fastWriter) {
+	if p.interval > 0 && !c.waited {
+		now := time.Now().UnixNano()
+		c.mu.Lock()
+		plain := !c.closed && !c.slow && !c.resync && len(c.inbox) == 0
+		c.mu.Unlock()
+		if plain && now-c.lastWrite < int64(p.interval) {
+			p.postpone(c)
+			return
+		}
+	}
+	c.waited = false
 	for {
 		c.mu.Lock()
 		var data []byte
@@ -157,7 +212,7 @@ func (c *streamConn) drainFast(w *fastWriter) {
 			data = pingFrame
 		case len(c.queue) == 0:
 			c.running = false
-			c.queue = nil
+			c.queue, c.limit = nil, c.b.cfg.StreamQueue // caught up: the usual bound again
 			c.mu.Unlock()
 			return
 		default:
@@ -174,6 +229,9 @@ func (c *streamConn) drainFast(w *fastWriter) {
 		w.data = nil
 		switch {
 		case w.err == nil && w.n == len(data):
+			if data[0] != pingFrame[0] {
+				c.lastWrite = time.Now().UnixNano()
+			}
 			continue
 		case w.err == nil, errors.Is(w.err, syscall.EAGAIN), errors.Is(w.err, syscall.EINTR),
 			errors.Is(w.err, os.ErrDeadlineExceeded):
@@ -307,7 +365,8 @@ func (c *streamConn) drain() {
 			// writes) would fail once it passes.
 			_ = c.ws.NetConn().SetWriteDeadline(time.Time{})
 			c.running = false
-			c.queue = nil // an idle connection keeps no backing array
+			c.queue = nil                 // an idle connection keeps no backing array
+			c.limit = c.b.cfg.StreamQueue // caught up: the usual bound again
 			c.mu.Unlock()
 			return
 		default:
