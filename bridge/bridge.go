@@ -45,8 +45,10 @@ type Config struct {
 	// send).
 	AllowedOrigins []string
 	// StreamQueue bounds the changes waiting for one WebSocket client; when
-	// full the client is closed with code 4008. Zero means 256 (a client
-	// behind gets its backlog in batches of 64, so that is 4 writes).
+	// full the client is closed with code 4008. Zero means 2048: two
+	// seconds at 1,000 changes a second, so that a short stall of the
+	// machine does not close every client (the queue holds pointers to
+	// changes shared by all clients, and is freed when empty).
 	StreamQueue int
 	// StreamWriters is how many goroutines write changes to WebSocket
 	// clients, without ever waiting for one (writer.go). Zero means half
@@ -118,7 +120,7 @@ func New(cfg Config) *Bridge {
 		cfg.StreamWriters = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	if cfg.StreamQueue <= 0 {
-		cfg.StreamQueue = 256
+		cfg.StreamQueue = 2048
 	}
 	if cfg.ResumeWindow <= 0 {
 		cfg.ResumeWindow = 16384
