@@ -19,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/presenced/presenced/internal/wsframe"
 )
 
 // reader reads many subscribers' sockets from one goroutine with epoll:
@@ -118,7 +120,7 @@ func (r *reader) run() {
 func (r *reader) attach(a attach) {
 	sub := a.sub
 	sub.fd, sub.attached = a.fd, time.Now()
-	sub.part, sub.frag, sub.fragging = sub.part[:0], sub.frag[:0], false
+	sub.parser, sub.frag, sub.fragging = wsframe.Parser{}, sub.frag[:0], false
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(a.fd), Pad: int32(sub.id)}
 	if err := syscall.EpollCtl(r.ep, syscall.EPOLL_CTL_ADD, a.fd, &ev); err != nil {
 		logf("subscriber %d: epoll_ctl: %v", sub.num, err)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/presenced/presenced/internal/wsframe"
 )
 
 // streamStats are the WebSocket side's counters.
@@ -94,7 +96,7 @@ type wsSub struct {
 	num      int // among all subscribers
 	id       int // index in r.subs
 	fd       int // -1 while not connected
-	part     []byte
+	parser   wsframe.Parser
 	frag     []byte // a fragmented message so far
 	fragging bool
 	lastSeq  uint64
@@ -242,48 +244,15 @@ func streamQuery(u *url.URL, seq uint64) string {
 
 // --- frames ----------------------------------------------------------------
 
-// consume parses server frames (unmasked, RFC 6455 section 5.2) from data,
-// carrying an incomplete one over to the next read. It returns false when
-// the server closed the stream.
+// consume parses server frames (wsframe) from data, carrying an incomplete
+// one over to the next read. It returns false when the server closed the
+// stream or sent something that is not WebSocket.
 func (sub *wsSub) consume(data []byte) bool {
-	if len(sub.part) > 0 {
-		sub.part = append(sub.part, data...)
-		data = sub.part
-	}
-	for len(data) >= 2 {
-		fin, opcode, size, hdr := data[0]&0x80 != 0, data[0]&0x0f, int(data[1]&0x7f), 2
-		switch size {
-		case 126:
-			if len(data) < 4 {
-				goto partial
-			}
-			size, hdr = int(data[2])<<8|int(data[3]), 4
-		case 127:
-			if len(data) < 10 {
-				goto partial
-			}
-			var n uint64
-			for _, b := range data[2:10] {
-				n = n<<8 | uint64(b)
-			}
-			if n > 1<<30 {
-				sub.r.s.st.closed(-1) // nonsense: give the connection up
-				return false
-			}
-			size, hdr = int(n), 10
-		}
-		if data[1]&0x80 != 0 { // a masked server frame: not WebSocket
-			sub.r.s.st.closed(-1)
-			return false
-		}
-		if len(data) < hdr+size {
-			goto partial
-		}
-		payload := data[hdr : hdr+size]
-		data = data[hdr+size:]
+	open := true
+	err := sub.parser.Feed(data, func(fin bool, opcode byte, payload []byte) bool {
 		switch opcode {
-		case 0x1, 0x0: // text, continuation
-			if opcode == 0x1 && fin && !sub.fragging {
+		case wsframe.Text, wsframe.Continuation:
+			if opcode == wsframe.Text && fin && !sub.fragging {
 				sub.message(payload)
 				break
 			}
@@ -293,24 +262,23 @@ func (sub *wsSub) consume(data []byte) bool {
 				sub.message(sub.frag)
 				sub.frag = sub.frag[:0]
 			}
-		case 0x8: // close
+		case wsframe.Close:
 			code := 1005
 			if len(payload) >= 2 {
 				code = int(payload[0])<<8 | int(payload[1])
 			}
 			sub.r.s.st.closed(code)
-			return false
-		case 0x9: // ping: answer with a pong
+			open = false
+		case wsframe.Ping: // answer with a pong
 			sub.r.pong(sub, payload)
 		}
+		return open
+	})
+	if err != nil {
+		sub.r.s.st.closed(-1) // nonsense: give the connection up
+		return false
 	}
-partial:
-	if len(data) == 0 {
-		sub.part = sub.part[:0]
-	} else {
-		sub.part = append(sub.part[:0], data...)
-	}
-	return true
+	return open
 }
 
 var (

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"syscall"
 	"time"
+
+	"github.com/presenced/presenced/internal/wsframe"
 )
 
 // rawSub is one subscriber's socket as the epoll reader sees it: the
@@ -15,7 +17,7 @@ type rawSub struct {
 	frames int64           // change frames received
 	msgs   int             // messages received, for sampling
 	lat    []time.Duration // sampled latencies
-	part   []byte          // an incomplete frame carried to the next read
+	parser wsframe.Parser  // an incomplete frame carried to the next read
 	closed bool
 }
 
@@ -84,44 +86,17 @@ func (r *epollReader) run(stop <-chan struct{}) {
 	}
 }
 
-// consume parses server frames (unmasked, RFC 6455 section 5.2) from data,
-// carrying an incomplete one over.
+// consume parses server frames (wsframe) from data, carrying an incomplete
+// one over.
 func (s *rawSub) consume(data []byte) {
-	if len(s.part) > 0 {
-		s.part = append(s.part, data...)
-		data = s.part
+	if s.parser.Feed(data, func(_ bool, opcode byte, payload []byte) bool {
+		if opcode == wsframe.Text {
+			s.message(payload)
+		}
+		return true
+	}) != nil {
+		s.closed = true
 	}
-	for {
-		if len(data) < 2 {
-			break
-		}
-		opcode, size, hdr := data[0]&0x0f, int(data[1]&0x7f), 2
-		switch size {
-		case 126:
-			if len(data) < 4 {
-				goto partial
-			}
-			size, hdr = int(data[2])<<8|int(data[3]), 4
-		case 127:
-			if len(data) < 10 {
-				goto partial
-			}
-			size = 0
-			for _, b := range data[2:10] {
-				size = size<<8 | int(b)
-			}
-			hdr = 10
-		}
-		if len(data) < hdr+size {
-			goto partial
-		}
-		if opcode == 1 { // text
-			s.message(data[hdr : hdr+size])
-		}
-		data = data[hdr+size:]
-	}
-partial:
-	s.part = append(s.part[:0], data...)
 }
 
 // message counts the change frames of one message and samples the latency

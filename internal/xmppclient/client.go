@@ -2,14 +2,11 @@ package xmppclient
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/xml"
 	"errors"
-	"fmt"
 	"net"
 	"strconv"
 
-	"mellium.im/sasl"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
@@ -27,29 +24,10 @@ type Client struct {
 // Dial connects to the c2s listener at addr, authenticates as j (whose
 // resourcepart, if any, is requested at bind time) and returns a client
 // whose incoming stanzas are served (and ignored) in the background. It
-// sends no presence: call Presence for the initial presence.
+// sends no presence: call Presence for the initial presence. It is
+// Dialer{}.Dial: the login takes at most 30 s, or less if ctx says so.
 func Dial(ctx context.Context, addr string, j jid.JID, password string) (*Client, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("xmppclient: dial %s: %w", addr, err)
-	}
-	s, err := xmpp.NewClientSession(ctx, j, conn,
-		xmpp.StartTLS(&tls.Config{ServerName: j.Domainpart(), InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}),
-		// No SCRAM-PLUS: mellium binds tls-unique, which TLS 1.3 does not have.
-		xmpp.SASL("", password, sasl.ScramSha256, sasl.ScramSha1, sasl.Plain),
-		xmpp.BindResource(),
-	)
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("xmppclient: log in as %s: %w", j, err)
-	}
-	c := &Client{JID: s.LocalAddr(), session: s, conn: conn, done: make(chan struct{})}
-	go func() {
-		c.err = s.Serve(nil)
-		close(c.done)
-	}()
-	return c, nil
+	return Dialer{}.Dial(ctx, addr, j, password)
 }
 
 // Presence is what a client says about itself.
