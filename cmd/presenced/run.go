@@ -60,6 +60,9 @@ type Options struct {
 	// StreamWriters: see bridge.Config.StreamWriters; zero means its
 	// default.
 	StreamWriters int
+	// StreamFlushInterval: see bridge.Config.StreamFlushInterval; zero
+	// means none here (the setting's default is 25ms).
+	StreamFlushInterval time.Duration
 	// MongooseIM is the admin GraphQL client; with an Endpoint, the
 	// reconciler runs every ReconcileInterval over ReconcileDomains (see
 	// mongooseim.Reconciler).
@@ -152,7 +155,7 @@ func Run(ctx context.Context, opts Options) error {
 		return nil
 	}
 	bcfg := bridge.Config{Tracker: tracker, Logger: log, Checks: checks, AllowedOrigins: opts.AllowedOrigins, Registerer: reg,
-		StreamWriters: opts.StreamWriters,
+		StreamWriters: opts.StreamWriters, StreamFlushInterval: flushInterval(opts.StreamFlushInterval),
 		RatePerSecond: opts.RatePerSecond, RateBurst: int(2 * opts.RatePerSecond)}
 	if len(opts.JWTKeys) > 0 || opts.JWKS != "" {
 		v, err := auth.NewVerifier(auth.Config{KeyFiles: opts.JWTKeys, JWKSFile: opts.JWKS, Issuer: opts.JWTIssuer, Audience: opts.JWTAudience})
@@ -290,3 +293,12 @@ func (c claimsAccess) Key() string { return c.Subject }
 
 // IsAdmin reports the admin scope, for the admin routes.
 func (c claimsAccess) IsAdmin() bool { return c.Admin }
+
+// flushInterval maps the setting (0: no pause) to bridge.Config's (0: the
+// default, negative: no pause).
+func flushInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
