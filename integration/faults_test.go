@@ -446,7 +446,7 @@ func TestFaultPresencedKilledUnderLoad(t *testing.T) {
 // memory stays bounded.
 func TestFaultStuckConsumers(t *testing.T) {
 	users := ensureLoadUsers(t)
-	d := startPresenced(t)
+	d := startPresenced(t, "PRESENCED_STREAM_QUEUE=256") // fills within the test on a slow machine too
 	d.waitConnected(t, 1)
 	dialer := websocket.Dialer{NetDialContext: (&net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		return c.Control(func(fd uintptr) {

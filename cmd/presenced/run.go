@@ -60,6 +60,8 @@ type Options struct {
 	// StreamWriters: see bridge.Config.StreamWriters; zero means its
 	// default.
 	StreamWriters int
+	// StreamQueue: see bridge.Config.StreamQueue; zero means its default.
+	StreamQueue int
 	// StreamFlushInterval: see bridge.Config.StreamFlushInterval; zero
 	// means none here (the setting's default is 25ms).
 	StreamFlushInterval time.Duration
@@ -155,7 +157,7 @@ func Run(ctx context.Context, opts Options) error {
 		return nil
 	}
 	bcfg := bridge.Config{Tracker: tracker, Logger: log, Checks: checks, AllowedOrigins: opts.AllowedOrigins, Registerer: reg,
-		StreamWriters: opts.StreamWriters, StreamFlushInterval: flushInterval(opts.StreamFlushInterval),
+		StreamWriters: opts.StreamWriters, StreamQueue: opts.StreamQueue, StreamFlushInterval: flushInterval(opts.StreamFlushInterval),
 		RatePerSecond: opts.RatePerSecond, RateBurst: int(2 * opts.RatePerSecond)}
 	if len(opts.JWTKeys) > 0 || opts.JWKS != "" {
 		v, err := auth.NewVerifier(auth.Config{KeyFiles: opts.JWTKeys, JWKSFile: opts.JWKS, Issuer: opts.JWTIssuer, Audience: opts.JWTAudience})
