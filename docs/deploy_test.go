@@ -30,7 +30,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/BurntSushi/toml"
@@ -38,6 +37,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/jackc/pgx/v5"
 	"go.yaml.in/yaml/v4"
+
+	"github.com/presenced/presenced/internal/pgtest"
 )
 
 const root = ".." // the repository, seen from docs/
@@ -1062,58 +1063,11 @@ func sqlBlocks(t *testing.T, doc string) []string {
 	return blocks
 }
 
-var dbCounter atomic.Int64
-
-// testDatabase returns the URL of an empty database, dropped at the end:
-// in PRESENCED_TEST_DATABASE_URL's server, or else in a throwaway cluster
-// started with scripts/postgres (which installs PostgreSQL if needed).
+// testDatabase returns the URL of an empty database, dropped at the end
+// (internal/pgtest).
 func testDatabase(t *testing.T) string {
 	t.Helper()
-	admin := os.Getenv("PRESENCED_TEST_DATABASE_URL")
-	if admin == "" {
-		dir := t.TempDir()
-		out, err := exec.Command(filepath.Join(root, "scripts/postgres"), "start", dir).Output()
-		if err != nil {
-			if ee, ok := err.(*exec.ExitError); ok {
-				t.Fatalf("scripts/postgres start: %v\n%s", err, ee.Stderr)
-			}
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = exec.Command(filepath.Join(root, "scripts/postgres"), "stop", dir).Run() })
-		envFile, err := os.ReadFile(strings.TrimSpace(string(out)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, u, ok := strings.Cut(strings.TrimSpace(string(envFile)), "DATABASE_URL=")
-		if !ok {
-			t.Fatalf("no DATABASE_URL in %s", out)
-		}
-		admin = strings.Trim(u, `'"`)
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	name := fmt.Sprintf("presenced_docs_%d_%d", os.Getpid(), dbCounter.Add(1))
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), admin)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	return pgtest.NewDB(t, pgtest.Admin(t, root), "presenced_docs")
 }
 
 // TestMongooseIMProvisioningSQL runs the SQL of setup-mongooseim.md, twice,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/presenced/presenced/internal/pgtest"
 	"github.com/presenced/presenced/internal/xmppclient"
 )
 
@@ -94,16 +95,7 @@ func connect(t *testing.T, url string) *pgx.Conn {
 // freshDatabase creates an empty database in the test PostgreSQL.
 func freshDatabase(t *testing.T) string {
 	t.Helper()
-	admin := connect(t, databaseURL)
-	name := fmt.Sprintf("presenced_it_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(context.Background(), "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := pgx.ParseConfig(databaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
+	return pgtest.NewDB(t, databaseURL, "presenced_it")
 }
 
 func healthStatus(t *testing.T, d *daemon) string {
