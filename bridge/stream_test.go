@@ -25,6 +25,20 @@ func dialQuery(t *testing.T, srv *httptest.Server, query string, hdr http.Header
 	return conn, resp, err
 }
 
+// subscribe opens a stream with the query and reads its snapshot.
+func subscribe(t *testing.T, srv *httptest.Server, query string) (*websocket.Conn, snapshotFrame) {
+	t.Helper()
+	conn, _, err := dialQuery(t, srv, query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap snapshotFrame
+	if err := readInto(conn, &snap); err != nil {
+		t.Fatal(err)
+	}
+	return conn, snap
+}
+
 func up(tr *presence.Tracker, user string, show presence.Show, status string) {
 	tr.Apply(presence.Update{User: user, Resource: "r", Available: true, Show: show, Status: status})
 }
@@ -36,12 +50,7 @@ func TestStreamFilters(t *testing.T) {
 	up(tr, "c@one", presence.ShowDND, "")
 	srv := httptest.NewServer(New(Config{Tracker: tr}))
 	defer srv.Close()
-	conn, _, err := dialQuery(t, srv, "?domains=one&show=away", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var snap snapshotFrame
-	readInto(conn, &snap)
+	conn, snap := subscribe(t, srv, "?domains=one&show=away")
 	if len(snap.Users) != 1 || snap.Users[0].JID != "a@one" {
 		t.Fatalf("filtered snapshot %+v", snap.Users)
 	}
@@ -70,12 +79,7 @@ func TestStreamSubscribeMessageAndErrors(t *testing.T) {
 	up(tr, "b@two", presence.ShowNone, "")
 	srv := httptest.NewServer(New(Config{Tracker: tr}))
 	defer srv.Close()
-	conn, _, err := dialQuery(t, srv, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var snap snapshotFrame
-	readInto(conn, &snap)
+	conn, snap := subscribe(t, srv, "")
 	if len(snap.Users) != 2 {
 		t.Fatalf("snapshot %+v", snap)
 	}
@@ -258,12 +262,7 @@ func TestStreamPublishesWebPresence(t *testing.T) {
 	up(tr, "a@x", presence.ShowAway, "xmpp")
 	srv := httptest.NewServer(New(Config{Tracker: tr}))
 	defer srv.Close()
-	conn, _, err := dialQuery(t, srv, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var snap snapshotFrame
-	readInto(conn, &snap)
+	conn, _ := subscribe(t, srv, "")
 	conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"presence","jid":"a@x","resource":"tab","show":"chat","status":"web","priority":2,"ttl":30}`))
 	var f changeFrame
 	if err := readInto(conn, &f); err != nil || f.Event != "online" || f.Resource.Resource != "web/tab" || f.User.Show != "chat" {

@@ -87,12 +87,7 @@ func TestStreamAnswersPingAndClose(t *testing.T) {
 	tr := presence.New(presence.Options{})
 	srv := httptest.NewServer(New(Config{Tracker: tr}))
 	defer srv.Close()
-	conn, _, err := dialQuery(t, srv, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var snap snapshotFrame
-	readInto(conn, &snap)
+	conn, _ := subscribe(t, srv, "")
 	pong := make(chan string, 1)
 	conn.SetPongHandler(func(data string) error { pong <- data; return nil })
 	if err := conn.WriteControl(websocket.PingMessage, []byte("hi"), time.Now().Add(time.Second)); err != nil {
