@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,8 +33,13 @@ type hub struct {
 	writers  *writerPool
 	nwriters int
 
-	mu    sync.Mutex
-	conns map[*streamConn]struct{}
+	mu sync.Mutex
+	// conns lists the connections in a stable order, so that each pass of
+	// the writers reaches every connection at the same point: a change
+	// then waits at most one pass (in map order, a connection last in one
+	// pass could be last in the next too). index finds a connection in it.
+	conns []*streamConn
+	index map[*streamConn]int
 	ring  []*hubEvent // recent events, oldest first within the window
 	head  int         // index of the oldest in ring when full
 	count int
@@ -42,7 +48,7 @@ type hub struct {
 }
 
 func newHub(t *presence.Tracker, log *slog.Logger, window, writers int, flush time.Duration) *hub {
-	return &hub{tracker: t, log: log, writers: newWriterPool(flush), nwriters: writers, conns: map[*streamConn]struct{}{},
+	return &hub{tracker: t, log: log, writers: newWriterPool(flush), nwriters: writers, index: map[*streamConn]int{},
 		ring: make([]*hubEvent, window)}
 }
 
@@ -63,7 +69,7 @@ func (h *hub) subscribe() *presence.Subscription {
 	defer h.mu.Unlock()
 	if h.last != seq {
 		h.count, h.head, h.last = 0, 0, seq
-		for c := range h.conns {
+		for _, c := range h.conns {
 			c.requestResync()
 		}
 	}
@@ -110,7 +116,7 @@ func (h *hub) publish(ev *presence.Event) {
 	}
 	h.last = ev.Seq
 	ready := h.ready[:0]
-	for c := range h.conns {
+	for _, c := range h.conns {
 		if c.push(he) {
 			ready = append(ready, c)
 		}
@@ -128,7 +134,8 @@ func (h *hub) publish(ev *presence.Event) {
 func (h *hub) join(c *streamConn, resume uint64, snapshot func()) (replayed bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.conns[c] = struct{}{}
+	h.index[c] = len(h.conns)
+	h.conns = append(h.conns, c)
 	if resume > 0 && resume <= h.last && h.count > 0 {
 		oldest := h.ring[h.head].seq
 		if resume+1 >= oldest {
@@ -154,17 +161,21 @@ func (h *hub) join(c *streamConn, resume uint64, snapshot func()) (replayed bool
 
 func (h *hub) leave(c *streamConn) {
 	h.mu.Lock()
-	delete(h.conns, c)
+	if i, ok := h.index[c]; ok {
+		last := len(h.conns) - 1
+		h.conns[i] = h.conns[last]
+		h.index[h.conns[i]] = i
+		h.conns[last] = nil
+		h.conns = h.conns[:last]
+		delete(h.index, c)
+	}
 	h.mu.Unlock()
 }
 
 // each calls f for every connection, outside the hub's lock.
 func (h *hub) each(f func(*streamConn)) {
 	h.mu.Lock()
-	conns := make([]*streamConn, 0, len(h.conns))
-	for c := range h.conns {
-		conns = append(conns, c)
-	}
+	conns := slices.Clone(h.conns)
 	h.mu.Unlock()
 	for _, c := range conns {
 		f(c)
