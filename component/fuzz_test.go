@@ -247,7 +247,7 @@ func FuzzHandlePresence(f *testing.F) {
 				continue
 			}
 			before, _ := tr.Snapshot()
-			held := c.flaps.stats.held
+			held := c.flaps.nheld
 			var out bytes.Buffer
 			enc := xml.NewEncoder(&out)
 			inner := xmlstream.InnerElement(d)
@@ -262,7 +262,7 @@ func FuzzHandlePresence(f *testing.F) {
 				t.Fatalf("stanza %d: reply does not encode: %v", i, err)
 			}
 			after, _ := tr.Snapshot()
-			info.held = c.flaps.stats.held != held
+			info.held = c.flaps.nheld != held
 			checkStanzaEffect(t, i, &start, info, before, after, out.Bytes())
 			checkTracker(t, after)
 			if _, err := xmlstream.Copy(xmlstream.Discard(), inner); err != nil {

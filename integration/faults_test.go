@@ -69,7 +69,6 @@ type churn struct {
 	sent     atomic.Int64
 	mu       sync.Mutex
 	state    map[string]string
-	final    map[string]bool // the user said its last word
 	// live are the sessions still open after their last word, closed when
 	// the test ends: a session left open would be a real resource in the
 	// next test.
@@ -78,7 +77,7 @@ type churn struct {
 
 func startChurn(t *testing.T, users []string, interval time.Duration, pad string) *churn {
 	t.Helper()
-	ch := &churn{interval: interval, pad: pad, stopping: make(chan struct{}), state: map[string]string{}, final: map[string]bool{}}
+	ch := &churn{interval: interval, pad: pad, stopping: make(chan struct{}), state: map[string]string{}}
 	for _, u := range users {
 		ch.wg.Add(1)
 		go ch.user(u)
@@ -131,20 +130,17 @@ func (ch *churn) user(name string) {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				err := c.Presence(ctx, xmppclient.Presence{Status: status})
 				cancel()
-				ch.mu.Lock()
-				if err == nil {
-					ch.state[name], ch.final[name] = status, true
-					ch.live = append(ch.live, c)
-				}
-				ch.mu.Unlock()
 				tick.Stop()
 				if err != nil {
 					_ = c.Close()
-					ch.set(name, "")
-					ch.mu.Lock()
-					ch.final[name] = true
-					ch.mu.Unlock()
+					status = ""
 				}
+				ch.mu.Lock()
+				ch.state[name] = status
+				if err == nil {
+					ch.live = append(ch.live, c)
+				}
+				ch.mu.Unlock()
 				return
 			case <-c.Done():
 				ch.set(name, "") // the server dropped us: log in again
