@@ -21,7 +21,10 @@ func writeConfig(t *testing.T, text string) string {
 	return path
 }
 
-func TestConfigFile(t *testing.T) {
+// TestParseOptions covers flags, the environment and the file, and the
+// errors that name where a bad value came from.
+func TestParseOptions(t *testing.T) {
+	base := map[string]string{"PRESENCED_JID": "presence.localhost", "PRESENCED_SECRET": "s3", "PRESENCED_HTTP": "127.0.0.1:9"}
 	good := writeConfig(t, `
 jid = "presence.localhost"
 secret = "from-file"
@@ -38,6 +41,18 @@ metrics = ""
 		wantErr string
 		check   func(Options) bool
 	}{
+		{"env only", nil, base, "", func(o Options) bool {
+			return o.JID == "presence.localhost" && o.Secret == "s3" && o.HTTP == "127.0.0.1:9" && o.Server == "127.0.0.1:8888" && o.ProbeWait == 5*time.Second
+		}},
+		{"flag wins over env", []string{"-secret", "flag", "-probe-wait", "250ms"}, base, "", func(o Options) bool {
+			return o.Secret == "flag" && o.ProbeWait == 250*time.Millisecond
+		}},
+		{"missing jid", nil, nil, "-jid (PRESENCED_JID) is required", nil},
+		{"user jid", []string{"-jid", "alice@localhost"}, base, "not a domain JID", nil},
+		{"bad store", []string{"-store", "redis"}, base, "unknown store", nil},
+		{"bad duration", []string{"-probe-wait", "soon"}, base, "-probe-wait", nil},
+		{"bad level", []string{"-log-level", "loud"}, base, "-log-level", nil},
+		{"stray argument", []string{"extra"}, base, "unexpected arguments", nil},
 		{"file", []string{"-config", good}, nil, "", func(o Options) bool {
 			return o.JID == "presence.localhost" && o.Secret == "from-file" && len(o.Admins) == 2 &&
 				o.PingInterval == 2*time.Minute && o.MaxResources == 16 && o.RatePerSecond == 2.5 && o.ProbeWait == 5*time.Second

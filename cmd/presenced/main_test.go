@@ -16,45 +16,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-func TestParseOptions(t *testing.T) {
-	env := map[string]string{"PRESENCED_JID": "presence.localhost", "PRESENCED_SECRET": "s3", "PRESENCED_HTTP": "127.0.0.1:9"}
-	getenv := func(k string) string { return env[k] }
-	tests := []struct {
-		name    string
-		args    []string
-		getenv  func(string) string
-		wantErr string
-		check   func(Options) bool
-	}{
-		{"env only", nil, getenv, "", func(o Options) bool {
-			return o.JID == "presence.localhost" && o.Secret == "s3" && o.HTTP == "127.0.0.1:9" && o.Server == "127.0.0.1:8888" && o.ProbeWait == 5*time.Second
-		}},
-		{"flag wins over env", []string{"-secret", "flag", "-probe-wait", "250ms"}, getenv, "", func(o Options) bool {
-			return o.Secret == "flag" && o.ProbeWait == 250*time.Millisecond
-		}},
-		{"missing jid", nil, func(string) string { return "" }, "-jid (PRESENCED_JID) is required", nil},
-		{"user jid", []string{"-jid", "alice@localhost"}, getenv, "not a domain JID", nil},
-		{"bad store", []string{"-store", "redis"}, getenv, "unknown store", nil},
-		{"bad duration", []string{"-probe-wait", "soon"}, getenv, "-probe-wait", nil},
-		{"bad level", []string{"-log-level", "loud"}, getenv, "-log-level", nil},
-		{"stray argument", []string{"extra"}, getenv, "unexpected arguments", nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			o, err := parseOptions(tt.args, tt.getenv, io.Discard)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || !tt.check(o) {
-				t.Fatalf("got %+v, %v", o, err)
-			}
-		})
-	}
-}
-
 // TestRunServesAndStops starts presenced with no XMPP server listening (the
 // component keeps retrying in the background) and checks that the bridge
 // answers and that cancelling stops everything.
