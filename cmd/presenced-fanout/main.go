@@ -33,13 +33,14 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "how long the changes are offered")
 	users := flag.Int("users", 100, "distinct users the changes are spread over (each subscriber's snapshot holds them all)")
 	writers := flag.Int("writers", 0, "the server's stream writers (bridge.Config.StreamWriters; 0: its default)")
+	nap := flag.Duration("nap", 0, "the client's reader polls and sleeps this long between polls (0: it blocks in epoll_wait, woken by each frame)")
 	flag.Parse()
 	raiseFileLimit()
 	if *serve {
 		runServer(*users, *writers)
 		return
 	}
-	if err := runClient(*subs, *rate, *dur, *users, *writers); err != nil {
+	if err := runClient(*subs, *rate, *dur, *users, *writers, *nap); err != nil {
 		fmt.Fprintln(os.Stderr, "presenced-fanout:", err)
 		os.Exit(1)
 	}
@@ -161,7 +162,7 @@ var (
 	changeKey = []byte(`"type":"change"`)
 )
 
-func runClient(n, rate int, dur time.Duration, users, writers int) error {
+func runClient(n, rate int, dur time.Duration, users, writers int, nap time.Duration) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -235,7 +236,7 @@ func runClient(n, rate int, dur time.Duration, users, writers int) error {
 	}
 	stop := make(chan struct{})
 	readerDone := make(chan struct{})
-	go func() { reader.run(stop); close(readerDone) }()
+	go func() { reader.run(stop, nap); close(readerDone) }()
 	time.Sleep(2 * time.Second) // snapshots delivered, connections idle
 	idle, err := getStats(base)
 	if err != nil {
