@@ -33,14 +33,15 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "how long the changes are offered")
 	users := flag.Int("users", 100, "distinct users the changes are spread over (each subscriber's snapshot holds them all)")
 	writers := flag.Int("writers", 0, "the server's stream writers (bridge.Config.StreamWriters; 0: its default)")
+	flush := flag.Duration("flush", 0, "the server's bridge.Config.StreamFlushInterval (0: its default; negative: none)")
 	nap := flag.Duration("nap", 0, "the client's reader polls and sleeps this long between polls (0: it blocks in epoll_wait, woken by each frame)")
 	flag.Parse()
 	raiseFileLimit()
 	if *serve {
-		runServer(*users, *writers)
+		runServer(*users, *writers, *flush)
 		return
 	}
-	if err := runClient(*subs, *rate, *dur, *users, *writers, *nap); err != nil {
+	if err := runClient(*subs, *rate, *dur, *users, *writers, *flush, *nap); err != nil {
 		fmt.Fprintln(os.Stderr, "presenced-fanout:", err)
 		os.Exit(1)
 	}
@@ -93,7 +94,7 @@ func selfStats() stats {
 
 // runServer serves the bridge on a loopback port (printed on stdout) with
 // /debug/stats and /debug/load?rate=&seconds= for the client to drive.
-func runServer(users, writers int) {
+func runServer(users, writers int, flush time.Duration) {
 	tr := presence.New(presence.Options{})
 	jids := make([]string, users)
 	for i := range jids {
@@ -101,7 +102,7 @@ func runServer(users, writers int) {
 		tr.Apply(presence.Update{User: jids[i], Resource: "pc", Available: true})
 	}
 	b := bridge.New(bridge.Config{Tracker: tr, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		RatePerSecond: 1e6, RateBurst: 1e6, StreamWriters: writers})
+		RatePerSecond: 1e6, RateBurst: 1e6, StreamWriters: writers, StreamFlushInterval: flush})
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", b)
 	mux.HandleFunc("/debug/heap", func(w http.ResponseWriter, r *http.Request) {
@@ -162,12 +163,12 @@ var (
 	changeKey = []byte(`"type":"change"`)
 )
 
-func runClient(n, rate int, dur time.Duration, users, writers int, nap time.Duration) error {
+func runClient(n, rate int, dur time.Duration, users, writers int, flush, nap time.Duration) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	srv := exec.Command(self, "-serve", "-users", strconv.Itoa(users), "-writers", strconv.Itoa(writers))
+	srv := exec.Command(self, "-serve", "-users", strconv.Itoa(users), "-writers", strconv.Itoa(writers), "-flush", flush.String())
 	srv.Stderr = os.Stderr
 	out, err := srv.StdoutPipe()
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"runtime"
 	"syscall"
 	"time"
@@ -15,7 +16,6 @@ import (
 type rawSub struct {
 	fd     int
 	frames int64           // change frames received
-	msgs   int             // messages received, for sampling
 	lat    []time.Duration // sampled latencies
 	parser wsframe.Parser  // an incomplete frame carried to the next read
 	closed bool
@@ -128,19 +128,26 @@ func (s *rawSub) consume(data []byte) {
 	}
 }
 
-// message counts the change frames of one message and samples the latency
-// of one message in 8: the first frame's time.
+// message counts the change frames of one message and, in one message in
+// 8 chosen at random, samples the latency of each of its frames: all of
+// them, since the first frame of a batch waited longest and the last
+// least, and at random, since a flush of several messages would otherwise
+// always be sampled at the same one.
 func (s *rawSub) message(data []byte) {
 	k := bytes.Count(data, changeKey)
 	s.frames += int64(k)
-	if s.msgs++; k == 0 || s.msgs%8 != 0 {
+	if k == 0 || rand.IntN(8) != 0 {
 		return
 	}
 	now := time.Now()
-	if i := bytes.Index(data, timeKey); i >= 0 {
-		rest := data[i+len(timeKey):]
-		if j := bytes.IndexByte(rest, '"'); j > 0 {
-			if t, err := time.Parse(time.RFC3339Nano, string(rest[:j])); err == nil {
+	for {
+		i := bytes.Index(data, timeKey)
+		if i < 0 {
+			return
+		}
+		data = data[i+len(timeKey):]
+		if j := bytes.IndexByte(data, '"'); j > 0 {
+			if t, err := time.Parse(time.RFC3339Nano, string(data[:j])); err == nil {
 				s.lat = append(s.lat, now.Sub(t))
 			}
 		}
