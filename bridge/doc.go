@@ -14,15 +14,21 @@
 // Wire types are separate from the core's types, so the core can change
 // without breaking clients, and JSON tags stay out of the presence package.
 // The stream has one subscription to the tracker (the hub, hub.go), which
-// encodes and frames each change once and queues a pointer for every
-// connection; each connection filters for itself. A connection costs one
-// reader goroutine while idle. Its writes come from a pool of workers doing
-// non-blocking writes (writer.go), and from a goroutine of its own only
-// while its socket is full. Alternatives measured (docs/benchmarks.md): a
-// Subscription per connection (every connection encodes every change); a
-// writer goroutine per connection, long-lived (a stack per idle client) or
-// started per change (at 10,000 clients, more time in goroutine start-up,
-// scheduling and deadlines than in the write itself).
+// encodes and frames each change once and, at most once per flush
+// interval, queues the changes since the last flush as one batch for every
+// connection; a filtered connection filters for itself, and the
+// connections that see everything share the batch's bytes. A write costs
+// about the same whatever it carries, so the interval (stretched under a
+// heavy fan-out) is what bounds the CPU of a delivery. A connection costs
+// one reader goroutine while idle. Its writes come from a pool of workers
+// doing non-blocking writes (writer.go), and from a goroutine of its own
+// only while its socket is full. Alternatives measured
+// (docs/benchmarks.md): a Subscription per connection (every connection
+// encodes every change); a writer goroutine per connection, long-lived (a
+// stack per idle client) or started per change (at 10,000 clients, more
+// time in goroutine start-up, scheduling and deadlines than in the write
+// itself); a queue entry per change per connection, paced per connection
+// (a lock and a "changes" message built per change and connection).
 // Routes are matched by path only, then by method inside, so that unknown
 // methods get a JSON 405 with an Allow header instead of net/http's text.
 package bridge

@@ -45,6 +45,13 @@ func newMetrics(reg prometheus.Registerer, b *Bridge) *metrics {
 		b.hub.mu.Lock()
 		defer b.hub.mu.Unlock()
 		return float64(len(b.hub.conns))
+	}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "presence_bridge_stream_flush_interval_seconds",
+		Help: "The least time between two writes of changes to a stream client now: the configured interval, stretched under a heavy fan-out.",
+	}, func() float64 {
+		b.hub.mu.Lock()
+		defer b.hub.mu.Unlock()
+		return b.hub.interval.Seconds()
 	}))
 	return m
 }

@@ -92,8 +92,12 @@ type streamConn struct {
 	access Access
 	limit  int // most changes queued
 
-	mu      sync.Mutex // guards what follows
-	queue   []*hubEvent
+	mu sync.Mutex // guards what follows
+	// queue is the batches not yet written, from the change at qpos of
+	// the first; queued counts their changes, which limit bounds.
+	queue   []*hubBatch
+	qpos    int
+	queued  int
 	inbox   []any // from the reader: *viewFilter or errorFrame
 	filter  *viewFilter
 	seq     uint64          // changes up to seq are in what the client has
@@ -111,26 +115,24 @@ type streamConn struct {
 	// for drain to finish; only the writer touches it.
 	raw     syscall.RawConn
 	pending []byte
-	// lastWrite is when the pool last wrote changes here (Unix
-	// nanoseconds); waited, that the pool postponed it once already. Only
-	// the writer touches them.
-	lastWrite int64
-	waited    bool
 }
 
-// push queues a change; called by the hub for every change. It reports
-// whether c needs a writer, which the caller hands to the writer pool (c
-// is then marked running).
-func (c *streamConn) push(he *hubEvent) bool {
+// push queues a batch of changes; called by the hub at every flush. It
+// reports whether c needs a writer, which the caller hands to the writer
+// pool (c is then marked running).
+func (c *streamConn) push(b *hubBatch) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed || c.slow {
 		return false
 	}
-	if len(c.queue) >= c.limit {
+	// A batch larger than the whole bound still goes to a client that
+	// has caught up.
+	if len(c.queue) > 0 && c.queued+len(b.events) > c.limit {
 		c.slow = true
 	} else {
-		c.queue = append(c.queue, he)
+		c.queue = append(c.queue, b)
+		c.queued += len(b.events)
 	}
 	return c.claimLocked()
 }

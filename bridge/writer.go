@@ -7,6 +7,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/gorilla/websocket"
 )
@@ -55,54 +56,29 @@ func textFrame(payload []byte) []byte {
 // send. Each connection is in ready at most once (its running flag), so
 // ready is bounded by the number of connections.
 type writerPool struct {
-	// interval is the least time between two writes of changes to one
-	// connection (Config.StreamFlushInterval); 0: none.
-	interval time.Duration
-
 	mu    sync.Mutex
 	cond  sync.Cond
 	ready []*streamConn
 	head  int
-	later []*streamConn // written to less than interval ago: next tick
 	done  bool
+	// working counts the workers writing a batch of connections; idleAt
+	// is when the last one finished with nothing left.
+	working int
+	idleAt  time.Time
 }
 
-func newWriterPool(interval time.Duration) *writerPool {
-	p := &writerPool{interval: interval}
+// state reports whether the workers are writing or have connections
+// waiting, and when they were last done with everything.
+func (p *writerPool) state() (busy bool, idleAt time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.working > 0 || p.head < len(p.ready), p.idleAt
+}
+
+func newWriterPool() *writerPool {
+	p := &writerPool{}
 	p.cond.L = &p.mu
 	return p
-}
-
-// postpone puts c back on the next tick: it was written to less than
-// interval ago, and what queues meanwhile goes out in one message.
-func (p *writerPool) postpone(c *streamConn) {
-	p.mu.Lock()
-	p.later = append(p.later, c)
-	p.mu.Unlock()
-}
-
-// tick hands the postponed connections to the workers every interval.
-func (p *writerPool) tick(ctx context.Context) {
-	t := time.NewTicker(p.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			p.mu.Lock()
-			if len(p.later) > 0 {
-				for _, c := range p.later {
-					c.waited = true // one wait is enough: write it now
-				}
-				p.ready = append(p.ready, p.later...)
-				clear(p.later)
-				p.later = p.later[:0]
-				p.cond.Broadcast()
-			}
-			p.mu.Unlock()
-		}
-	}
 }
 
 // add hands connections, each already marked running, to the workers.
@@ -121,9 +97,6 @@ func (p *writerPool) run(ctx context.Context, n int) {
 	for range n {
 		go p.work()
 	}
-	if p.interval > 0 {
-		go p.tick(ctx)
-	}
 	go func() {
 		<-ctx.Done()
 		p.mu.Lock()
@@ -141,6 +114,11 @@ func (p *writerPool) work() {
 	var batch []*streamConn
 	for {
 		p.mu.Lock()
+		if len(batch) > 0 {
+			if p.working--; p.working == 0 && p.head == len(p.ready) {
+				p.idleAt = time.Now()
+			}
+		}
 		for p.head == len(p.ready) && !p.done {
 			p.cond.Wait()
 		}
@@ -154,9 +132,10 @@ func (p *writerPool) work() {
 		if p.head += k; p.head == len(p.ready) {
 			p.ready, p.head = p.ready[:0], 0
 		}
+		p.working++
 		p.mu.Unlock()
 		for _, c := range batch {
-			c.drainFast(p, w)
+			c.drainFast(w)
 		}
 	}
 }
@@ -172,29 +151,22 @@ type fastWriter struct {
 }
 
 func (w *fastWriter) write(fd uintptr) bool {
-	w.n, w.err = syscall.Write(int(fd), w.data)
+	// A raw system call: the socket is non-blocking, so the call never
+	// waits, and telling Go's scheduler about it (syscall.Write) costs more
+	// than the call when the writers make tens of thousands a second: the
+	// scheduler's monitor then wakes up every 20 µs to take the writer's P
+	// away (docs/benchmarks.md).
+	r, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(w.data))), uintptr(len(w.data)))
+	if w.n, w.err = int(r), nil; errno != 0 {
+		w.n, w.err = 0, errno
+	}
 	return true // done whatever happened: never wait for the socket
 }
 
 // drainFast writes c's pings and queued changes without blocking, until
 // nothing is left or a write would block; then, or for any other kind of
-// work, it hands c to a drain goroutine. c is marked running. A connection
-// written to less than the pool's interval ago is postponed instead: at a
-// high change rate a dashboard gets a "changes" message every interval
-// rather than a write per change, which is most of what a delivery costs
-// (docs/benchmarks.md).
-func (c *streamConn) drainFast(p *writerPool, w *fastWriter) {
-	if p.interval > 0 && !c.waited {
-		now := time.Now().UnixNano()
-		c.mu.Lock()
-		plain := !c.closed && !c.slow && !c.resync && len(c.inbox) == 0
-		c.mu.Unlock()
-		if plain && now-c.lastWrite < int64(p.interval) {
-			p.postpone(c)
-			return
-		}
-	}
-	c.waited = false
+// work, it hands c to a drain goroutine. c is marked running.
+func (c *streamConn) drainFast(w *fastWriter) {
 	for {
 		c.mu.Lock()
 		var data []byte
@@ -229,9 +201,6 @@ func (c *streamConn) drainFast(p *writerPool, w *fastWriter) {
 		w.data = nil
 		switch {
 		case w.err == nil && w.n == len(data):
-			if data[0] != pingFrame[0] {
-				c.lastWrite = time.Now().UnixNano()
-			}
 			continue
 		case w.err == nil, errors.Is(w.err, syscall.EAGAIN), errors.Is(w.err, syscall.EINTR),
 			errors.Is(w.err, os.ErrDeadlineExceeded):
@@ -247,16 +216,40 @@ func (c *streamConn) drainFast(p *writerPool, w *fastWriter) {
 	}
 }
 
-// takeLocked removes up to maxBatch queued changes and returns the frame
-// that carries those the client wants: the change's own shared frame when
-// it is one, else a "changes" message built in buf. data is nil when the
-// client wants none of them. c.mu is held.
+// maxJoin bounds the bytes of the batches joined into one write for a
+// client that is behind.
+const maxJoin = 256 << 10
+
+// takeLocked removes queued changes and returns the bytes that carry those
+// the client wants. A client that sees every change gets each batch it has
+// none of as the batch's shared bytes, built once for all such clients
+// (several batches joined in buf when it is behind). Any other client gets
+// the changes it wants, up to maxBatch, as the change's own message or as
+// a "changes" message built in buf. data is nil when the client wants none
+// of the changes looked at. c.mu is held.
 func (c *streamConn) takeLocked(buf []byte) (_ []byte, data []byte) {
-	n := min(len(c.queue), maxBatch)
+	whole := func() bool { return c.filter.all && c.qpos == 0 && c.queue[0].events[0].seq > c.seq }
+	if whole() {
+		b := c.popLocked()
+		if len(c.queue) == 0 || !whole() {
+			return buf, b.shared()
+		}
+		buf = append(buf[:0], b.shared()...)
+		for len(c.queue) > 0 && whole() && len(buf) < maxJoin {
+			buf = append(buf, c.popLocked().shared()...)
+		}
+		return buf, buf
+	}
 	var frames [maxBatch][]byte
 	var single *hubEvent
-	k, size := 0, 0
-	for _, he := range c.queue[:n] {
+	k := 0
+	for looked := 0; len(c.queue) > 0 && k < maxBatch && looked < 4*maxBatch; looked++ {
+		b := c.queue[0]
+		he := b.events[c.qpos]
+		if c.qpos++; c.qpos == len(b.events) {
+			c.popLocked()
+		}
+		c.queued--
 		if he.seq <= c.seq || !c.filter.user(he.user) {
 			continue
 		}
@@ -269,30 +262,49 @@ func (c *streamConn) takeLocked(buf []byte) (_ []byte, data []byte) {
 		if c.visible != nil {
 			c.visible[he.user] = want
 		}
+		c.seq = he.seq
 		frames[k], single = he.frame, he
-		size += len(he.frame) + 1
 		k++
 	}
-	clear(c.queue[:n])
-	c.queue = c.queue[n:]
 	switch k {
 	case 0:
 		return buf, nil
 	case 1:
 		return buf, single.wire
 	}
+	buf = appendChanges(buf[:0], frames[:k])
+	return buf, buf
+}
+
+// popLocked removes the first queued batch and returns it; c.mu is held.
+// From a batch partly taken (qpos), it counts only what was left.
+func (c *streamConn) popLocked() *hubBatch {
+	b := c.queue[0]
+	if c.qpos == 0 {
+		c.queued -= len(b.events)
+		c.seq = max(c.seq, b.last())
+	}
+	c.queue[0] = nil
+	c.queue, c.qpos = c.queue[1:], 0
+	return b
+}
+
+// appendChanges appends one "changes" message carrying frames to buf.
+func appendChanges(buf []byte, frames [][]byte) []byte {
 	const head, tail = `{"type":"changes","frames":[`, "]}"
-	size += len(head) + len(tail) - 1
-	buf = appendFrameHeader(buf[:0], websocket.TextMessage, size)
+	size := len(head) + len(tail) + len(frames) - 1
+	for _, fr := range frames {
+		size += len(fr)
+	}
+	buf = appendFrameHeader(buf, websocket.TextMessage, size)
 	buf = append(buf, head...)
-	for i, fr := range frames[:k] {
+	for i, fr := range frames {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
 		buf = append(buf, fr...)
 	}
-	buf = append(buf, tail...)
-	return buf, buf
+	return append(buf, tail...)
 }
 
 // drain writes, waiting for the client when it must, until nothing is

@@ -61,6 +61,9 @@ type Claims struct {
 	Expires time.Time
 }
 
+// SeesAll reports whether c may see every user: the admin scope.
+func (c *Claims) SeesAll() bool { return c != nil && c.Admin }
+
 // CanSee reports whether the token may see the user with bare JID jid: an
 // admin sees everyone; anyone else sees the users listed in Users and the
 // users of the domains in Domains. jid must be normalized, as

@@ -73,7 +73,7 @@ func settings(o *Options, level *string) []setting {
 		{key: "allowed-origins", kind: kList, help: "Origins allowed to open the WebSocket from a browser, or *; none: same origin only", dst: &o.AllowedOrigins, group: "HTTP API"},
 		{key: "rate", def: "20", kind: kFloat, positive: true, help: "requests, WebSocket connects and client messages per second per token (or per IP without one); bursts of twice that", dst: &o.RatePerSecond, group: "HTTP API"},
 		{key: "stream-queue", def: "2048", kind: kInt, positive: true, help: "changes waiting for one WebSocket client at most; a client whose queue fills is closed with 4008", dst: &o.StreamQueue, group: "HTTP API"},
-		{key: "stream-flush-interval", def: "25ms", kind: kDuration, help: "the least time between two writes of changes to one WebSocket client (what queues meanwhile goes as one message); 0: a write per change while the client keeps up", dst: &o.StreamFlushInterval, group: "HTTP API"},
+		{key: "stream-flush-interval", def: "25ms", kind: kDuration, help: "the least time between two flushes of changes to the WebSocket clients (what comes meanwhile goes as one batch), stretched up to 4 times under a heavy fan-out; 0: no pause", dst: &o.StreamFlushInterval, group: "HTTP API"},
 		{key: "stream-writers", def: "0", kind: kInt, help: "goroutines writing to WebSocket clients; 0: half the CPUs", dst: &o.StreamWriters, group: "HTTP API"},
 
 		{key: "store", def: "memory", help: "where presence is mirrored: memory, or a PostgreSQL URL postgres://...", dst: &o.Store, group: "Store"},
