@@ -162,20 +162,23 @@ func TestTakeLocked(t *testing.T) {
 func TestFlushIntervalStretches(t *testing.T) {
 	base := 25 * time.Millisecond
 	for _, tc := range []struct {
-		perSecond int
-		want      time.Duration
+		perSecond     int
+		flushes, late int // the writers took longer than base over late of the flushes
+		want          time.Duration
 	}{
-		{0, base},
-		{stretchFrom, base},
-		{2 * stretchFrom, 2 * base},
-		{1_000_000, 4 * base},
-		{100_000_000, stretchMax * base},
+		{0, 0, 0, base},
+		{stretchFrom, 40, 0, base},
+		{2 * stretchFrom, 40, 0, 2 * base},
+		{1_000_000, 40, 20, 4 * base},
+		{100_000_000, 40, 0, stretchMax * base},
+		{1_000_000, 40, 21, base}, // the writers batch by themselves
 	} {
 		now := time.Now()
-		h := &hub{base: base, interval: base, since: now.Add(-2 * time.Second), delivered: 2 * tc.perSecond}
+		h := &hub{base: base, interval: base, since: now.Add(-2 * time.Second), delivered: 2 * tc.perSecond,
+			flushes: tc.flushes, late: tc.late}
 		h.stretch(now)
 		if h.interval != tc.want {
-			t.Errorf("%d deliveries/s: interval %v, want %v", tc.perSecond, h.interval, tc.want)
+			t.Errorf("%d deliveries/s, %d of %d flushes late: interval %v, want %v", tc.perSecond, tc.late, tc.flushes, h.interval, tc.want)
 		}
 	}
 }
