@@ -282,3 +282,31 @@ func TestStreamResumeReplaysInMessages(t *testing.T) {
 		t.Fatalf("replay %v", got)
 	}
 }
+
+// TestFlushSplitsLargeBatches: after a backlog, one flush hands out
+// batches of at most maxFlush changes, in order.
+func TestFlushSplitsLargeBatches(t *testing.T) {
+	h := newHub(presence.New(presence.Options{}), nil, 16, 1, 0)
+	all, _ := newViewFilter(nil, nil, nil, nil)
+	c := &streamConn{filter: all, limit: 1 << 20}
+	h.conns = []*streamConn{c}
+	n := 2*maxFlush + 452
+	for i := range n {
+		h.pending = append(h.pending, testEvent(uint64(i+1), "u@x", "available"))
+	}
+	h.flushLocked()
+	var sizes []int
+	var next uint64 = 1
+	for _, b := range c.queue {
+		sizes = append(sizes, len(b.events))
+		for _, he := range b.events {
+			if he.seq != next {
+				t.Fatalf("seq %d, want %d", he.seq, next)
+			}
+			next++
+		}
+	}
+	if fmt.Sprint(sizes) != fmt.Sprint([]int{maxFlush, maxFlush, 452}) || c.queued != n {
+		t.Fatalf("batches %v, queued %d", sizes, c.queued)
+	}
+}

@@ -104,8 +104,9 @@ type hub struct {
 // about the same whatever it carries (docs/benchmarks.md), so at 1,000
 // dashboards × 1,000 changes/s four times fewer writes save half of the
 // fan-out's CPU, for at most 75 ms more latency on a stream no one reads
-// change by change; at a lower fan-out, or a lone change, nothing waits
-// longer. It does not stretch while the writers take longer than the
+// change by change; at a lower fan-out nothing waits longer (the interval
+// follows the fan-out of the last second or so), and a change after a
+// quiet spell goes out at once. It does not stretch while the writers take longer than the
 // configured interval over one flush (10,000 connections): they batch by
 // themselves then, each connection getting what queued during their pass,
 // and a longer interval would only add its wait.
@@ -143,6 +144,7 @@ func newHub(t *presence.Tracker, log *slog.Logger, window, writers int, flush ti
 func (h *hub) start(ctx context.Context) {
 	sub := h.subscribe()
 	h.writers.run(ctx, h.nwriters)
+	context.AfterFunc(ctx, func() { h.timer.Stop() })
 	go h.run(ctx, sub)
 }
 
@@ -207,25 +209,39 @@ func (h *hub) flushLocked() {
 		}
 		return
 	}
-	if busy, idleAt := h.writers.state(); busy || idleAt.Sub(h.flushed) > h.base {
+	busy, idleAt, done := h.writers.state()
+	if done {
+		h.pending = nil // shut down: no writer would take the connections
+		return
+	}
+	if busy || idleAt.Sub(h.flushed) > h.base {
 		h.late++
 	}
 	h.flushes++
 	h.flushed = now
-	b := &hubBatch{events: h.pending}
-	h.pending = nil
-	h.delivered += len(b.events) * len(h.conns)
+	h.delivered += len(h.pending) * len(h.conns)
 	h.stretch(now)
+	// In batches of at most maxFlush changes, so that the bytes of one
+	// (built whole) stay small after the hub catches up on a backlog.
 	ready := h.ready[:0]
-	for _, c := range h.conns {
-		if c.push(b) {
-			ready = append(ready, c)
+	for len(h.pending) > 0 {
+		n := min(len(h.pending), maxFlush)
+		b := &hubBatch{events: h.pending[:n:n]}
+		h.pending = h.pending[n:]
+		for _, c := range h.conns {
+			if c.push(b) {
+				ready = append(ready, c)
+			}
 		}
 	}
+	h.pending = nil
 	h.writers.add(ready)
 	clear(ready)
 	h.ready = ready
 }
+
+// maxFlush bounds the changes of one batch: 16 "changes" messages.
+const maxFlush = 16 * maxBatch
 
 func (h *hub) flushTimer() {
 	h.mu.Lock()

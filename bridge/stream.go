@@ -126,8 +126,9 @@ func (c *streamConn) push(b *hubBatch) bool {
 	if c.closed || c.slow {
 		return false
 	}
-	// A batch larger than the whole bound still goes to a client that
-	// has caught up.
+	// A batch larger than the whole bound still goes onto an empty
+	// queue: the bound is for clients that fall behind, not for the size
+	// of one flush.
 	if len(c.queue) > 0 && c.queued+len(b.events) > c.limit {
 		c.slow = true
 	} else {

@@ -68,11 +68,12 @@ type writerPool struct {
 }
 
 // state reports whether the workers are writing or have connections
-// waiting, and when they were last done with everything.
-func (p *writerPool) state() (busy bool, idleAt time.Time) {
+// waiting, when they were last done with everything, and whether they
+// have stopped for good.
+func (p *writerPool) state() (busy bool, idleAt time.Time, done bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.working > 0 || p.head < len(p.ready), p.idleAt
+	return p.working > 0 || p.head < len(p.ready), p.idleAt, p.done
 }
 
 func newWriterPool() *writerPool {
@@ -206,7 +207,14 @@ func (c *streamConn) drainFast(w *fastWriter) {
 			errors.Is(w.err, os.ErrDeadlineExceeded):
 			// The client's socket buffer is full: the rest is written by a
 			// goroutine that may wait for it.
-			c.pending = append([]byte(nil), data[max(w.n, 0):]...)
+			c.pending = data[max(w.n, 0):]
+			if len(w.buf) > 0 && unsafe.SliceData(data) == unsafe.SliceData(w.buf) {
+				// Built in this worker's buffer: copy. Anything else
+				// (a batch's shared bytes, a change's frame, a ping)
+				// never changes and is kept as it is, not copied once
+				// per stalled client.
+				c.pending = append([]byte(nil), c.pending...)
+			}
 			go c.drain()
 			return
 		default:
