@@ -56,12 +56,9 @@ func seqs(t *testing.T, msgs []string) []uint64 {
 		if len(v.Frames) > maxBatch {
 			t.Errorf("a changes message of %d changes", len(v.Frames))
 		}
-		out = append(out, seqs(t, func() (s []string) {
-			for _, f := range v.Frames {
-				s = append(s, string(f))
-			}
-			return s
-		}())...)
+		for _, f := range v.Frames {
+			out = append(out, seqs(t, []string{string(f)})...)
+		}
 	}
 	return out
 }
