@@ -29,17 +29,32 @@
 // Every offline transition carries a [Reason]. Besides unavailable presence,
 // four mechanisms take resources offline that nobody said goodbye for:
 //
-//   - Heartbeats: [Tracker.Silent] hands out resources nothing confirmed for
-//     an interval; the component pings them (XEP-0199) and reports
-//     [Tracker.Confirm] or [Tracker.ExpireResource] (reason timeout).
+//   - Heartbeats: [Tracker.Silent] hands out resources whose client has
+//     not shown itself for an interval; the component pings them (XEP-0199)
+//     and reports [Tracker.Confirm] or [Tracker.ExpireResource] (reason
+//     timeout).
 //   - Probes: after a reconnect, and in a slow periodic sweep, the
-//     component probes users and calls [Tracker.Expire] or
-//     [Tracker.ExpireUser] for what no answer confirmed (reason reconcile;
-//     restart for restored resources never confirmed).
+//     component probes users and calls [Tracker.SettleAll] or
+//     [Tracker.Settle] for what no answer confirmed: offline (reason
+//     reconcile; restart for restored resources never confirmed) for users
+//     whose server answers probes, a ping for the others (users known by
+//     directed presence).
 //   - Reconciliation: [Tracker.Reconcile] takes an authoritative list of
 //     sessions, for example from a server's admin API.
 //   - TTL: a resource applied with [Update.TTL] (web sessions) goes offline
 //     when not refreshed in time; [Tracker.ExpireDue] enforces it.
+//
+// Two kinds of word confirm a resource, and they are kept apart: the
+// client's own (its presence, its answer to a ping) and the server's (its
+// answer to a probe, its session list: [Update.Answer]). A server answers a
+// probe from the presence it cached, also for a client that froze with its
+// TCP connection open; so the server's word keeps a resource through a
+// probe round, but only the client's keeps it through a ping, and a
+// resource that left a ping unanswered is remembered as stale, so that the
+// server's cached word does not bring it back. Alternative considered: one
+// confirmation time for both (the design until then); a frozen resource
+// with a live sibling then stayed online for ever, because each probe that
+// settled the sibling confirmed it too.
 //
 // # Design decisions
 //

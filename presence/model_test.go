@@ -37,12 +37,17 @@ type mres struct {
 	since     time.Time
 	expires   time.Time
 	confirmed int64
+	alive     int64 // the client's own word, not the server's
 }
 
 type model struct {
 	clk     *clock
 	users   map[string]map[string]*mres
 	lastOff map[string]time.Time // when a resource of the user last left
+	// answers: the server answered a probe for the user; stale: resources
+	// that left a ping unanswered, and when.
+	answers map[string]bool
+	stale   map[presence.Ref]int64
 }
 
 var (
@@ -72,6 +77,19 @@ func (m *model) apply(up presence.Update) {
 	if at.IsZero() || at.After(now) {
 		at = now
 	}
+	ref := presence.Ref{User: up.User, Resource: up.Resource}
+	if up.Answer {
+		defer func() {
+			if m.users[up.User] != nil {
+				m.answers[up.User] = true
+			}
+		}()
+	}
+	if !up.Available || !up.Answer {
+		delete(m.stale, ref)
+	} else if st, ok := m.stale[ref]; ok && m.online(up.User, up.Resource) == nil && (up.Time.IsZero() || up.Time.UnixNano() <= st) {
+		return
+	}
 	if !up.Available {
 		m.remove(up.User, up.Resource)
 		return
@@ -86,10 +104,20 @@ func (m *model) apply(up presence.Update) {
 	r := m.users[up.User][up.Resource]
 	if r != nil && r.show == up.Show && r.status == up.Status && r.prio == up.Priority {
 		r.confirmed, r.expires = now.UnixNano(), exp
+		if !up.Answer {
+			r.alive = now.UnixNano()
+		}
 		return
 	}
+	alive := now.UnixNano()
+	if up.Answer {
+		alive = 0
+		if r != nil {
+			alive = r.alive
+		}
+	}
 	m.users[up.User][up.Resource] = &mres{show: up.Show, status: up.Status, prio: up.Priority,
-		since: at, expires: exp, confirmed: now.UnixNano()}
+		since: at, expires: exp, confirmed: now.UnixNano(), alive: alive}
 }
 
 // winner mirrors RFC 6121 with the tracker's documented tie-breaks.
@@ -202,15 +230,16 @@ func TestModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		tr := presence.New(presence.Options{Clock: clk})
-		m := &model{clk: clk, users: map[string]map[string]*mres{}, lastOff: map[string]time.Time{}}
+		m := &model{clk: clk, users: map[string]map[string]*mres{}, lastOff: map[string]time.Time{},
+			answers: map[string]bool{}, stale: map[presence.Ref]int64{}}
 		rep := &replica{st: memstore.New()}
 		rep.follow(t, tr)
 		const interval = 5 * time.Second
 
 		steps := rapid.IntRange(1, 60).Draw(t, "steps")
 		for range steps {
-			switch op := rapid.IntRange(0, 9).Draw(t, "op"); op {
-			case 0, 1, 2: // available presence, sometimes with a TTL or a delay stamp
+			switch op := rapid.IntRange(0, 11).Draw(t, "op"); op {
+			case 0, 1, 2, 10: // available presence, sometimes with a TTL or a delay stamp, sometimes the server's answer to a probe
 				up := presence.Update{User: userGen.Draw(t, "user"), Resource: resGen.Draw(t, "res"), Available: true,
 					Show: showGen.Draw(t, "show"), Status: statusGen.Draw(t, "status"), Priority: rapid.IntRange(-2, 2).Draw(t, "prio")}
 				if rapid.Bool().Draw(t, "ttl") {
@@ -219,6 +248,7 @@ func TestModel(t *testing.T) {
 				if rapid.Bool().Draw(t, "stamped") {
 					up.Time = clk.now.Add(-time.Duration(rapid.IntRange(0, 3).Draw(t, "ago")) * time.Second)
 				}
+				up.Answer = op == 10
 				tr.Apply(up)
 				m.apply(up)
 			case 3: // unavailable
@@ -248,16 +278,17 @@ func TestModel(t *testing.T) {
 				pinged := clk.now
 				for _, ref := range tr.Silent(before, 100) {
 					mr := m.online(ref.User, ref.Resource)
-					if mr == nil || mr.confirmed >= before.UnixNano() || !mr.expires.IsZero() {
+					if mr == nil || mr.alive >= before.UnixNano() || !mr.expires.IsZero() {
 						t.Fatalf("Silent handed out %v, model %+v", ref, mr)
 					}
 					if rapid.Bool().Draw(t, "answers") {
 						tr.Confirm(ref.User, ref.Resource)
-						mr.confirmed = clk.now.UnixNano()
+						mr.confirmed, mr.alive = clk.now.UnixNano(), clk.now.UnixNano()
 					} else {
 						tr.ExpireResource(ref.User, ref.Resource, pinged, presence.ReasonTimeout)
-						if mr.confirmed < pinged.UnixNano() {
+						if mr.alive < pinged.UnixNano() {
 							m.remove(ref.User, ref.Resource)
+							m.stale[ref] = clk.now.UnixNano()
 						}
 					}
 				}
@@ -311,7 +342,12 @@ func TestModel(t *testing.T) {
 						if r := m.online(s.User, s.Resource); r != nil && !r.expires.IsZero() {
 							continue // a TTL resource of that name: known, left alone
 						}
-						m.apply(presence.Update{User: s.User, Resource: s.Resource, Available: true, Show: s.Show, Status: s.Status, Priority: s.Priority, Time: at})
+						if _, ok := m.stale[presence.Ref{User: s.User, Resource: s.Resource}]; ok {
+							continue // stopped answering pings: the server's list does not bring it back
+						}
+						answers := m.answers[s.User]
+						m.apply(presence.Update{User: s.User, Resource: s.Resource, Available: true, Show: s.Show, Status: s.Status, Priority: s.Priority, Time: at, Answer: true})
+						m.answers[s.User] = answers // a session list is no answer to a probe
 					}
 				}
 			case 8: // the server reports an error for a user, or an admin removes it
@@ -329,12 +365,27 @@ func TestModel(t *testing.T) {
 				tr = presence.New(presence.Options{Clock: clk})
 				tr.Restore(users)
 				rep.follow(t, tr)
+				clear(m.answers)
+				clear(m.stale)
 				for u, rs := range m.users {
 					for _, r := range rs {
-						r.confirmed = 0
+						r.confirmed, r.alive = 0, 0
 					}
 					if len(rs) > 0 {
 						delete(m.lastOff, u) // a store keeps LastSeen only for offline users
+					}
+				}
+			case 11: // a probe of one user went unanswered: settled by the probe or by pings
+				u := userGen.Draw(t, "user")
+				before := clk.now.Add(-time.Duration(rapid.IntRange(0, 3000).Draw(t, "back")) * time.Millisecond)
+				tr.Settle(u, before, presence.ReasonReconcile)
+				for name, r := range m.users[u] {
+					if r.confirmed < before.UnixNano() && r.expires.IsZero() {
+						if m.answers[u] {
+							m.remove(u, name)
+						} else {
+							r.alive = 0
+						}
 					}
 				}
 			}

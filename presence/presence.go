@@ -91,6 +91,18 @@ type Update struct {
 	// Reason says why the resource went offline; the zero value means
 	// ReasonClient. Ignored for available presence.
 	Reason Reason
+	// Answer marks the report as the server's word about a session rather
+	// than the client's own act: typically its answer to a probe, which the
+	// server gives from the presence it cached, whether or not the client
+	// still responds. Such a report confirms that the server holds the
+	// session (for Expire, ExpireUser, Settle), but proves nothing about the
+	// client: it does not postpone the client's next ping, does not keep a
+	// resource online past a ping it left unanswered, and does not bring back
+	// a resource that went offline that way, unless its Time (a delay stamp)
+	// is later than that. It also tells the tracker that the server answers
+	// probes for this user (see Settle). The zero value: the client's own
+	// presence.
+	Answer bool
 }
 
 // Resource is the state of one resource of a user.
@@ -108,10 +120,14 @@ type Resource struct {
 	// zero for resources without TTL.
 	Expires time.Time
 
-	// confirmed is when a report last confirmed the resource (see Expire),
-	// pinged when Silent last handed it out for a ping, in Unix nanoseconds
-	// (8 bytes each instead of a time.Time's 24: there is one per resource).
-	confirmed, pinged int64
+	// confirmed is when a report (the client's or the server's) last
+	// confirmed the resource (see Expire), alive when the client itself last
+	// showed it is there (its own presence, an answer to a ping), pinged
+	// when Silent last handed it out for a ping, in Unix nanoseconds (8
+	// bytes each instead of a time.Time's 24: there is one per resource).
+	// Pings go by alive, probes by confirmed: a server answers a probe from
+	// the presence it cached even for a client that froze.
+	confirmed, alive, pinged int64
 	// restored: loaded by Restore and not confirmed since.
 	restored bool
 }

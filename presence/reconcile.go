@@ -84,13 +84,17 @@ func (t *Tracker) Reconcile(at time.Time, domains []string, sessions []Session) 
 			continue // out of scope, known here already, or listed twice
 		}
 		live[ref] = false
-		if usr := t.users[s.User]; usr != nil && usr.lastOff > at.UnixNano() {
-			// A resource of this user went offline after the snapshot: the
-			// snapshot may list it still. Let the next check decide.
+		if usr := t.users[s.User]; usr != nil && (usr.lastOff > at.UnixNano() || usr.staleAt(s.Resource) != 0) {
+			// A resource of this user went offline after the snapshot (the
+			// snapshot may list it still: let the next check decide), or this
+			// one stopped answering pings (the server still holds a session
+			// whose client is gone or frozen).
 			continue
 		}
+		// The server's word, not the client's: it does not bring back a
+		// resource that stopped answering pings (Update.Answer).
 		u := Update{User: s.User, Resource: s.Resource, Available: true,
-			Show: s.Show, Status: s.Status, Priority: s.Priority, Time: at}
+			Show: s.Show, Status: s.Status, Priority: s.Priority, Time: at, Answer: true}
 		if _, changed, _ := t.applyLocked(&u, now); changed {
 			online++
 		}

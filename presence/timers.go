@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// Silent returns up to max online resources that nothing has confirmed
+// Silent returns up to max online resources whose client has not shown
+// itself (its own presence, an answer to a ping: not the server's word)
 // since before and that no earlier call handed out since before either,
 // and records that they are handed out now. The caller pings each one and
 // reports the outcome: Confirm when it answers, ExpireResource (with the
@@ -26,7 +27,7 @@ func (t *Tracker) Silent(before time.Time, max int) []Ref {
 	for jid, usr := range t.users {
 		for i := range usr.resources {
 			r := &usr.resources[i]
-			if r.confirmed < b && r.pinged < b && r.Expires.IsZero() {
+			if r.alive < b && r.pinged < b && r.Expires.IsZero() {
 				r.pinged = now
 				out = append(out, Ref{User: jid, Resource: r.Name})
 				if len(out) == max {

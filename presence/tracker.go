@@ -48,6 +48,58 @@ type user struct {
 	// nanoseconds (Reconcile must not bring back what left after its
 	// snapshot).
 	lastOff int64
+	// answers: the server answered a probe for this user (Update.Answer),
+	// so its silence to a probe means something (see Settle).
+	answers bool
+	// stale: resources that went offline because the client left a ping
+	// unanswered, while the server may still hold their sessions; the
+	// server's word (Update.Answer, Reconcile) does not bring them back.
+	// Nil for almost every user; at most maxStale entries.
+	stale []staleResource
+}
+
+// staleResource is a resource that stopped answering pings, and when.
+type staleResource struct {
+	name string
+	at   int64 // Unix nanoseconds
+}
+
+// maxStale bounds the stale resources remembered per user: a client that
+// reconnects with a new resource name each time leaves old ones behind.
+const maxStale = 8
+
+// staleAt returns when the resource went stale, or 0.
+func (u *user) staleAt(resource string) int64 {
+	for _, s := range u.stale {
+		if s.name == resource {
+			return s.at
+		}
+	}
+	return 0
+}
+
+// setStale remembers that resource stopped answering at at, forgetting the
+// oldest entry beyond maxStale.
+func (u *user) setStale(resource string, at int64) {
+	u.clearStale(resource)
+	if len(u.stale) == maxStale {
+		u.stale = slices.Delete(u.stale, 0, 1)
+	}
+	u.stale = append(u.stale, staleResource{resource, at})
+}
+
+// clearStale forgets resource: its client spoke again, or the server said
+// its session ended.
+func (u *user) clearStale(resource string) {
+	for i := range u.stale {
+		if u.stale[i].name == resource {
+			u.stale = slices.Delete(u.stale, i, i+1)
+			if len(u.stale) == 0 {
+				u.stale = nil
+			}
+			return
+		}
+	}
 }
 
 // Tracker holds the presence of every known user. It is safe for concurrent
@@ -122,6 +174,11 @@ func (t *Tracker) Try(u Update) (ev Event, changed bool, err error) {
 	if err != nil {
 		t.refused.Add(1)
 	}
+	if u.Answer {
+		if usr := t.users[u.User]; usr != nil {
+			usr.answers = true
+		}
+	}
 	return ev, changed, err
 }
 
@@ -134,6 +191,19 @@ func (t *Tracker) applyLocked(u *Update, now time.Time) (ev Event, changed bool,
 		at = now
 	}
 	usr := t.users[u.User]
+	if usr != nil && usr.stale != nil {
+		switch {
+		case !u.Available || !u.Answer:
+			// The server says the session ended, or the client spoke.
+			usr.clearStale(u.Resource)
+		case usr.find(u.Resource) < 0:
+			// The server's cached word for a client that stopped answering:
+			// only a delay stamp later than that says the client acted since.
+			if st := usr.staleAt(u.Resource); st != 0 && (u.Time.IsZero() || u.Time.UnixNano() <= st) {
+				return Event{}, false, nil
+			}
+		}
+	}
 	if usr == nil {
 		if !u.Available {
 			return Event{}, false, nil
@@ -160,6 +230,11 @@ func (t *Tracker) applyLocked(u *Update, now time.Time) (ev Event, changed bool,
 		if reason == "" {
 			reason = ReasonClient
 		}
+		if u.Status != "" || u.Statuses != nil {
+			// RFC 6121 lets unavailable presence carry a status: it is the
+			// user's last word, kept while offline.
+			usr.resources[i].Status, usr.resources[i].Statuses = u.Status, u.Statuses
+		}
 		return t.removeLocked(u.User, usr, i, reason, at), true, nil
 	}
 
@@ -178,6 +253,9 @@ func (t *Tracker) applyLocked(u *Update, now time.Time) (ev Event, changed bool,
 		i = len(usr.resources) - 1
 	} else if r := &usr.resources[i]; r.same(u) {
 		r.confirmed, r.restored = now.UnixNano(), false
+		if !u.Answer {
+			r.alive = now.UnixNano()
+		}
 		if r.Expires.Equal(expires) {
 			return Event{}, false, nil
 		}
@@ -192,6 +270,9 @@ func (t *Tracker) applyLocked(u *Update, now time.Time) (ev Event, changed bool,
 	r := &usr.resources[i]
 	r.Show, r.Status, r.Statuses, r.Priority, r.Idle = u.Show, u.Status, u.Statuses, u.Priority, u.Idle
 	r.Since, r.Expires, r.confirmed, r.restored = at, expires, now.UnixNano(), false
+	if !u.Answer {
+		r.alive = now.UnixNano()
+	}
 	ev = Event{Kind: kind, Time: at, User: u.User, Resource: *r, Aggregate: usr.aggregate()}
 	t.publishLocked(&ev)
 	return ev, true, nil
@@ -208,9 +289,10 @@ func (t *Tracker) forgetOneLocked() bool {
 	return false
 }
 
-// Confirm records that the resource is still there (it answered a ping)
-// without changing it. It reports whether the resource is online. O(resources
-// of the user).
+// Confirm records that the client of the resource is still there (it
+// answered a ping) without changing it: the resource counts as confirmed
+// and alive. It reports whether the resource is online. O(resources of the
+// user).
 func (t *Tracker) Confirm(jid, resource string) bool {
 	now := t.clock.Now().UnixNano()
 	t.mu.Lock()
@@ -219,8 +301,19 @@ func (t *Tracker) Confirm(jid, resource string) bool {
 	if i < 0 {
 		return false
 	}
-	usr.resources[i].confirmed, usr.resources[i].restored = now, false
+	r := &usr.resources[i]
+	r.confirmed, r.alive, r.restored = now, now, false
 	return true
+}
+
+// Vouched reports whether a report confirmed the resource at or after since
+// (the client's own, or the server's word such as an answer to a probe),
+// and false when the resource is not online. O(resources of the user).
+func (t *Tracker) Vouched(jid, resource string, since time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	usr, i := t.resourceLocked(jid, resource)
+	return i >= 0 && usr.resources[i].confirmed >= since.UnixNano()
 }
 
 // resourceLocked finds a resource: its user and index, or (nil, -1).
@@ -285,22 +378,75 @@ func (t *Tracker) ExpireUser(jid string, before time.Time, reason Reason) int {
 	return t.expireUserLocked(jid, usr, before.UnixNano(), reason, now)
 }
 
-// ExpireResource is Expire for one resource, for example when a ping sent
-// at before went unanswered: a report that arrived since keeps it online.
-// It reports whether the resource went offline. O(resources of the user).
+// ExpireResource takes one resource offline when its client left a ping
+// sent at before unanswered: only the client's own word since (its
+// presence, Confirm) keeps it online, not the server's (Update.Answer,
+// Reconcile), which a frozen client's session still gets. The resource is
+// then remembered as stale, so that the server's cached word does not bring
+// it back (see Update.Answer). It reports whether the resource went
+// offline. O(resources of the user).
 func (t *Tracker) ExpireResource(jid, resource string, before time.Time, reason Reason) bool {
 	now := t.clock.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	usr, i := t.resourceLocked(jid, resource)
-	if i < 0 || usr.resources[i].confirmed >= before.UnixNano() || !usr.resources[i].Expires.IsZero() {
+	if i < 0 || usr.resources[i].alive >= before.UnixNano() || !usr.resources[i].Expires.IsZero() {
 		return false
 	}
 	if usr.resources[i].restored {
 		reason = ReasonRestart
 	}
+	usr.setStale(resource, now.UnixNano())
 	t.removeLocked(jid, usr, i, reason, now)
 	return true
+}
+
+// Settle decides, for one user whose probe (sent at before) got no answer
+// for some resources, what that silence means. If the server has answered
+// probes for this user (Update.Answer), it would have answered for a live
+// session: the resources nothing confirmed since before go offline with
+// reason, as ExpireUser does. Otherwise (a user known only by directed
+// presence, whose server answers no probe of ours, or one not heard from
+// since presenced started) the silence says nothing, and those resources
+// are handed to the next Silent for a ping instead: the client decides.
+// It returns how many went offline and how many await a ping.
+// O(resources of the user).
+func (t *Tracker) Settle(jid string, before time.Time, reason Reason) (offline, ping int) {
+	now := t.clock.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	usr := t.users[jid]
+	if usr == nil {
+		return 0, 0
+	}
+	return t.settleLocked(jid, usr, before.UnixNano(), reason, now)
+}
+
+// SettleAll is Settle for every user, as after the probes of a reconnect.
+// O(resources).
+func (t *Tracker) SettleAll(before time.Time, reason Reason) (offline, ping int) {
+	now := t.clock.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for jid, usr := range t.users {
+		o, p := t.settleLocked(jid, usr, before.UnixNano(), reason, now)
+		offline += o
+		ping += p
+	}
+	return offline, ping
+}
+
+func (t *Tracker) settleLocked(jid string, usr *user, before int64, reason Reason, now time.Time) (offline, ping int) {
+	if usr.answers {
+		return t.expireUserLocked(jid, usr, before, reason, now), 0
+	}
+	for i := range usr.resources {
+		if r := &usr.resources[i]; r.confirmed < before && r.Expires.IsZero() {
+			r.alive, r.pinged = 0, 0
+			ping++
+		}
+	}
+	return 0, ping
 }
 
 func (t *Tracker) expireUserLocked(jid string, usr *user, before int64, reason Reason, now time.Time) int {
@@ -458,7 +604,7 @@ func (t *Tracker) Restore(users []User) {
 			usr.lastOff = u.LastSeen.UnixNano()
 		}
 		for _, r := range u.Resources {
-			r.confirmed, r.pinged, r.restored = 0, 0, true
+			r.confirmed, r.alive, r.pinged, r.restored = 0, 0, 0, true
 			usr.resources = append(usr.resources, r)
 			if !r.Expires.IsZero() && !usr.hasTTL {
 				usr.hasTTL = true
