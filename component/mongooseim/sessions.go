@@ -3,10 +3,8 @@ package mongooseim
 import (
 	"context"
 	"fmt"
-	"strings"
 
-	"mellium.im/xmpp/jid"
-
+	"github.com/presenced/presenced/component/sessions"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -68,7 +66,7 @@ func (c *Client) ListSessions(ctx context.Context, domain string) ([]presence.Se
 		if s.Priority == nil {
 			continue
 		}
-		user, resource, ok := splitJID(s.User)
+		user, resource, ok := sessions.SplitJID(s.User)
 		if !ok {
 			continue
 		}
@@ -79,26 +77,4 @@ func (c *Client) ListSessions(ctx context.Context, domain string) ([]presence.Se
 		})
 	}
 	return out, nil
-}
-
-// splitJID splits a full JID into its normalized bare JID and resource;
-// false for an address that does not parse or has no resource.
-func splitJID(s string) (bare, resource string, ok bool) {
-	j, err := jid.Parse(s)
-	if err != nil || j.Resourcepart() == "" || j.Localpart() == "" {
-		return "", "", false
-	}
-	return j.Bare().String(), j.Resourcepart(), true
-}
-
-// normalizeDomain returns domain as the bare JIDs of presence carry it.
-func normalizeDomain(domain string) (string, error) {
-	if domain == "" || strings.ContainsAny(domain, "@/") {
-		return "", fmt.Errorf("mongooseim: invalid domain %q", domain)
-	}
-	j, err := jid.Parse(domain)
-	if err != nil {
-		return "", fmt.Errorf("mongooseim: invalid domain %q: %w", domain, err)
-	}
-	return j.Domainpart(), nil
 }
