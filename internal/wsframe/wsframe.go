@@ -1,9 +1,17 @@
-// Package wsframe reads the frames a WebSocket server sends (RFC 6455,
-// section 5.2: unmasked), from bytes read off a socket in any pieces. The
-// load tools read thousands of sockets from one epoll loop instead of a
-// library's goroutine per connection, to take as little of the CPU they
-// share with the server as they can; this is the one frame parser they
-// share.
+// Package wsframe reads WebSocket frames (RFC 6455, section 5.2).
+//
+// Parser reads the frames a server sends (unmasked), from bytes read off a
+// socket in any pieces. The load tools read thousands of sockets from one
+// epoll loop instead of a library's goroutine per connection, to take as
+// little of the CPU they share with the server as they can; this is the
+// one frame parser they share.
+//
+// Reader reads the frames a client sends (masked), with every check a
+// server owes its clients, and reports what a client may not send as the
+// close code to answer with. The bridge reads its stream clients with it
+// after gorilla/websocket's handshake, so that the library, which writes
+// close frames by itself from its read paths, never writes to a socket the
+// bridge's writers own (bridge/doc.go).
 package wsframe
 
 import "errors"
@@ -18,8 +26,8 @@ const (
 	Pong         = 0xA
 )
 
-// ErrBadFrame: the bytes are not server frames (a masked frame, or a
-// length over MaxFrame).
+// ErrBadFrame: the bytes are not server frames (a masked frame, reserved
+// bits set, or a length over MaxFrame).
 var ErrBadFrame = errors.New("wsframe: not a server frame")
 
 // MaxFrame bounds one frame's payload.
@@ -43,7 +51,7 @@ func (p *Parser) Feed(data []byte, frame func(fin bool, opcode byte, payload []b
 	}
 	for len(data) >= 2 {
 		fin, opcode, size, hdr := data[0]&0x80 != 0, data[0]&0x0f, int(data[1]&0x7f), 2
-		if data[1]&0x80 != 0 {
+		if data[1]&0x80 != 0 || data[0]&0x70 != 0 {
 			return ErrBadFrame
 		}
 		switch size {

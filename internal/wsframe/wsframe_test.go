@@ -57,9 +57,19 @@ func TestFeedInPieces(t *testing.T) {
 	}
 }
 
-func TestFeedRefusesMaskedFrames(t *testing.T) {
-	var p Parser
-	if err := p.Feed([]byte{0x81, 0x81, 1, 2, 3, 4, 'x'}, func(bool, byte, []byte) bool { return true }); err != ErrBadFrame {
-		t.Fatalf("err %v", err)
+func TestFeedRefusesClientFrames(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		in   []byte
+	}{
+		{"masked", []byte{0x81, 0x81, 1, 2, 3, 4, 'x'}},
+		{"reserved bit", []byte{0xc1, 0x01, 'x'}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var p Parser
+			if err := p.Feed(tt.in, func(bool, byte, []byte) bool { return true }); err != ErrBadFrame {
+				t.Fatalf("err %v", err)
+			}
+		})
 	}
 }
