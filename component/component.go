@@ -112,6 +112,9 @@ type Component struct {
 	jids jidCache // the handler's only: see jidCache
 	// flaps holds back users who change presence too often.
 	flaps *flapLimiter
+	// probes tells the server's answers to probes from the clients' own
+	// presence.
+	probes *probeLog
 	// privileged is what the server granted on this link (XEP-0356), nil
 	// if nothing.
 	privileged atomic.Pointer[privilege.Perms]
@@ -193,6 +196,7 @@ func New(cfg Config) (*Component, error) {
 	}
 	c := &Component{
 		checkLink: make(chan struct{}, 1),
+		probes:    newProbeLog(),
 		sweepNow:  make(chan struct{}, 1),
 		cfg:       cfg,
 		log:       cfg.Logger.With("component", cfg.JID.String()),
@@ -367,7 +371,8 @@ func (c *Component) recoverPanic(what string) {
 }
 
 // resync probes every known user, waits ProbeWait for the answers, then
-// marks offline what nothing confirmed since mark, and reports true. It gives up,
+// settles what nothing confirmed since mark (offline, or pinged for users
+// whose server answers no probe), and reports true. It gives up,
 // reporting false, if the link drops meanwhile: the next connect resyncs.
 func (c *Component) resync(ctx context.Context, s *xmpp.Session, mark time.Time) bool {
 	seen := make(map[string]bool)
@@ -378,7 +383,7 @@ func (c *Component) resync(ctx context.Context, s *xmpp.Session, mark time.Time)
 				continue
 			}
 			seen[u] = true
-			if err := s.Encode(ctx, outPresence{From: c.addr, To: u, Type: "probe"}); err != nil {
+			if err := c.probe(ctx, s, u); err != nil {
 				return false
 			}
 			probes++
@@ -389,7 +394,10 @@ func (c *Component) resync(ctx context.Context, s *xmpp.Session, mark time.Time)
 	case <-ctx.Done():
 		return false
 	}
-	n := c.cfg.Tracker.Expire(mark, presence.ReasonReconcile)
-	c.log.Info("component: resynced", "probed", probes, "offline", n)
+	// The server answers for every live session of a user who has the
+	// component on the roster; a user known by directed presence gets no
+	// answer, and is pinged instead (Tracker.SettleAll).
+	n, ping := c.cfg.Tracker.SettleAll(mark, presence.ReasonReconcile)
+	c.log.Info("component: resynced", "probed", probes, "offline", n, "to_ping", ping)
 	return true
 }

@@ -101,6 +101,9 @@ func (c *Component) handlePresence(t xmlstream.TokenReadEncoder, start *xml.Star
 			return nil
 		}
 		u, notes := p.update(user, from.Resourcepart())
+		// Presence soon after a probe of the user is the server's answer,
+		// not the client's act (presence.Update.Answer).
+		u.Answer = u.Available && c.probes.answers(user, time.Now())
 		if len(notes) > 0 {
 			c.log.Debug("component: presence corrected", "from", p.From, "notes", notes)
 		}

@@ -139,6 +139,43 @@ func TestUnavailable(t *testing.T) {
 	}
 }
 
+// TestUnavailableStatus: the status of unavailable presence (RFC 6121
+// §4.5.1) is the user's last word while offline.
+func TestUnavailableStatus(t *testing.T) {
+	c, tr := newTestComponent(t)
+	feed(t, c, `<presence`+ns+` from='a@localhost/1'><status>here</status></presence>`)
+	feed(t, c, `<presence`+ns+` from='a@localhost/1' type='unavailable'><status>gone fishing</status></presence>`)
+	if u, _ := tr.Get("a@localhost"); u.Online || u.Status != "gone fishing" {
+		t.Fatalf("after unavailable with a status: online %v, status %q", u.Online, u.Status)
+	}
+}
+
+// TestProbeLog: presence within a probe's window is the server's answer.
+func TestProbeLog(t *testing.T) {
+	l := newProbeLog()
+	t0 := time.Now()
+	l.sent("a@x", t0.Add(time.Second))
+	l.sent("b@x", t0.Add(2*time.Second))
+	l.sent("a@x", t0.Add(3*time.Second)) // probed again
+	for _, tt := range []struct {
+		user string
+		at   time.Duration
+		want bool
+	}{
+		{"a@x", 0, true}, {"b@x", 1500 * time.Millisecond, true}, {"c@x", 0, false},
+		{"a@x", 2500 * time.Millisecond, true}, {"b@x", 2500 * time.Millisecond, false},
+	} {
+		l.prune(t0.Add(tt.at))
+		if got := l.answers(tt.user, t0.Add(tt.at)); got != tt.want {
+			t.Errorf("answers(%s, +%v) = %v, want %v", tt.user, tt.at, got, tt.want)
+		}
+	}
+	l.prune(t0.Add(time.Hour))
+	if len(l.due) != 0 || len(l.order) != 0 {
+		t.Errorf("after every window closed: %d users, %d entries left", len(l.due), len(l.order))
+	}
+}
+
 func TestPresenceErrorDropsUser(t *testing.T) {
 	c, tr := newTestComponent(t)
 	feed(t, c, `<presence`+ns+` from='a@localhost/1'/>`)

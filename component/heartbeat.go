@@ -2,9 +2,11 @@ package component
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"time"
 
+	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/ping"
@@ -73,6 +75,7 @@ func (c *Component) heartbeat(ctx context.Context, s *xmpp.Session, drop func())
 				return
 			}
 		case now := <-tick.C:
+			c.probes.prune(now)
 			// Pings to resources silent for PingInterval, as many as the rate
 			// and the free slots allow; the rest wait for the next tick.
 			if free := cap(pending) - len(pending); free > 0 {
@@ -132,13 +135,26 @@ func (c *Component) sendPing(ctx context.Context, s *xmpp.Session, to jid.JID) e
 	return s.UnmarshalIQ(ctx, iq.TokenReader(), nil)
 }
 
+// discoInfoQuery is the payload of a disco#info request (XEP-0030).
+var discoInfoQuery = xml.StartElement{Name: xml.Name{Space: "http://jabber.org/protocol/disco#info", Local: "query"}}
+
+// sendDiscoInfo asks a full JID for its disco#info and waits for the
+// answer. Only a client answers it with a result: for a session that is
+// gone the server answers an error. Nearly every client implements it
+// (XEP-0115 capabilities rest on it), also those without XEP-0199.
+func (c *Component) sendDiscoInfo(ctx context.Context, s *xmpp.Session, to jid.JID) error {
+	iq := stanza.IQ{Type: stanza.GetIQ, To: to, From: c.cfg.JID}
+	return s.UnmarshalIQElement(ctx, xmlstream.Wrap(nil, discoInfoQuery), iq, nil)
+}
+
 // pingResource pings one silent resource and reports the outcome to the
 // tracker. A result confirms it. No answer within PingTimeout takes it
-// offline (reason timeout). An error reply is ambiguous (the server answers
-// service-unavailable for a session that is gone, and so does a live client
-// without XEP-0199), so it is settled by a probe of the user: the server
-// answers for each live resource, and the resource goes offline only if its
-// answer does not come within ProbeWait.
+// offline (reason timeout), whatever its siblings do: only the client's own
+// word keeps it (presence.Tracker.ExpireResource). An error reply is
+// ambiguous (the server answers service-unavailable for a session that is
+// gone, and so does a live client without XEP-0199), so the resource is
+// asked for its disco#info, which only a live client answers with a result;
+// if that fails too, a probe of the user settles it (probeThenExpire).
 func (c *Component) pingResource(ctx context.Context, s *xmpp.Session, ref presence.Ref) {
 	sent := c.cfg.Tracker.Now()
 	wall := time.Now()
@@ -161,7 +177,22 @@ func (c *Component) pingResource(ctx context.Context, s *xmpp.Session, ref prese
 	case errors.As(err, &se):
 		c.metrics.ping("error")
 		c.lastRecv.Store(time.Now().UnixNano())
-		c.probeThenExpire(ctx, s, ref, sent, wall)
+		dctx, cancel := context.WithTimeout(ctx, c.cfg.PingTimeout)
+		err = c.sendDiscoInfo(dctx, s, to)
+		cancel()
+		switch {
+		case err == nil:
+			c.metrics.ping("disco")
+			c.cfg.Tracker.Confirm(ref.User, ref.Resource)
+		case ctx.Err() != nil:
+		case errors.Is(err, context.DeadlineExceeded):
+			// An error, then silence: the error was the server's.
+			if c.linkWorks(ctx, wall) && c.cfg.Tracker.ExpireResource(ref.User, ref.Resource, sent, presence.ReasonTimeout) {
+				c.log.Info("component: resource did not answer disco#info", "jid", to.String())
+			}
+		default:
+			c.probeThenExpire(ctx, s, ref, sent, wall)
+		}
 	case ctx.Err() != nil:
 		// The link dropped: no verdict.
 	case errors.Is(err, context.DeadlineExceeded):
@@ -175,11 +206,17 @@ func (c *Component) pingResource(ctx context.Context, s *xmpp.Session, ref prese
 	}
 }
 
-// probeThenExpire probes the user and, ProbeWait later, takes the resource
-// offline unless something confirmed it since sent (tracker time; wall is
-// the same instant on the wall clock, for the link check).
+// probeThenExpire settles a resource whose client answered with errors
+// only (or has no full JID to ask): it probes the user and, ProbeWait
+// later, keeps the resource if the server's answer named it, and takes it
+// offline otherwise, unless the client spoke for itself since sent
+// (tracker time; wall is the same instant on the wall clock, for the link
+// check). The server's answer stands for the client only here, for this
+// one resource: the server routes a query to a live session and answers
+// errors itself only for a session that is gone, so errors plus a session
+// the server holds mean a live client without XEP-0199 and XEP-0030.
 func (c *Component) probeThenExpire(ctx context.Context, s *xmpp.Session, ref presence.Ref, sent time.Time, wall time.Time) {
-	if s.Encode(ctx, outPresence{From: c.addr, To: ref.User, Type: "probe"}) != nil {
+	if c.probe(ctx, s, ref.User) != nil {
 		return
 	}
 	select {
@@ -187,7 +224,14 @@ func (c *Component) probeThenExpire(ctx context.Context, s *xmpp.Session, ref pr
 	case <-ctx.Done():
 		return
 	}
-	if c.linkWorks(ctx, wall) && c.cfg.Tracker.ExpireResource(ref.User, ref.Resource, sent, presence.ReasonTimeout) {
+	if !c.linkWorks(ctx, wall) {
+		return
+	}
+	if ref.Resource != "" && c.cfg.Tracker.Vouched(ref.User, ref.Resource, sent) {
+		c.cfg.Tracker.Confirm(ref.User, ref.Resource)
+		return
+	}
+	if c.cfg.Tracker.ExpireResource(ref.User, ref.Resource, sent, presence.ReasonTimeout) {
 		c.log.Info("component: resource gone", "user", ref.User, "resource", ref.Resource)
 	}
 }
@@ -217,7 +261,7 @@ func (w *sweeper) step(ctx context.Context, c *Component, s *xmpp.Session, budge
 		u := w.todo[0]
 		w.todo = w.todo[1:]
 		at := c.cfg.Tracker.Now()
-		if err := s.Encode(ctx, outPresence{From: c.addr, To: u, Type: "probe"}); err != nil {
+		if err := c.probe(ctx, s, u); err != nil {
 			return err
 		}
 		wall := time.Now()
@@ -236,8 +280,10 @@ func (w *sweeper) step(ctx context.Context, c *Component, s *xmpp.Session, budge
 			break
 		}
 		w.sent = w.sent[1:]
-		if n := c.cfg.Tracker.ExpireUser(p.user, p.at, presence.ReasonReconcile); n > 0 {
-			c.log.Info("component: probe sweep: resources gone", "user", p.user, "offline", n)
+		// Silence means gone only from a server that answers probes for
+		// this user; a user known by directed presence is pinged instead.
+		if n, ping := c.cfg.Tracker.Settle(p.user, p.at, presence.ReasonReconcile); n > 0 || ping > 0 {
+			c.log.Info("component: probe sweep: resources unconfirmed", "user", p.user, "offline", n, "to_ping", ping)
 		}
 	}
 	return nil

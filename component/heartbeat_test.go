@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,6 +55,12 @@ func idOf(t *testing.T, stanza string) string {
 // answers its keepalive pings, as a working server would, so that a test
 // can wait for a verdict that needs proof of a working link.
 func (c *fakeConn) answerKeepalives() {
+	c.answerIQs(func(to string) bool { return to == "presence.localhost" })
+}
+
+// answerIQs reads everything the component sends from now on and answers
+// with a result each IQ for whose address answer says true.
+func (c *fakeConn) answerIQs(answer func(to string) bool) {
 	go func() {
 		for {
 			tok, err := c.dec.Token()
@@ -74,8 +81,8 @@ func (c *fakeConn) answerKeepalives() {
 				}
 			}
 			_ = c.dec.Skip()
-			if to == "presence.localhost" {
-				fmt.Fprintf(c, `<iq type='result' id='%s' from='presence.localhost' to='presence.localhost'/>`, id)
+			if answer(to) {
+				fmt.Fprintf(c, `<iq type='result' id='%s' from='%s' to='presence.localhost'/>`, id, to)
 			}
 		}
 	}()
@@ -135,6 +142,33 @@ func TestPingAnswered(t *testing.T) {
 	}
 }
 
+// iqError is the error a server answers for a session that is gone, and a
+// client for a query it does not implement.
+const iqError = `<iq type='error' id='%s' from='alice@localhost/pc' to='presence.localhost'>` +
+	`<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`
+
+// TestPingErrorSettledByDisco: a client without XEP-0199 answers disco#info,
+// which only a live client does.
+func TestPingErrorSettledByDisco(t *testing.T) {
+	cfg := fast()
+	cfg.PingInterval = 50 * time.Millisecond
+	srv := newFakeServer(t, "secret", false)
+	tr, _ := startComponent(t, srv, cfg)
+	conn := online(t, srv, tr)
+	id := idOf(t, conn.expect(t, "urn:xmpp:ping"))
+	fmt.Fprintf(conn, iqError, id)
+	id = idOf(t, conn.expect(t, "http://jabber.org/protocol/disco#info", "to='alice@localhost/pc'"))
+	fmt.Fprintf(conn, `<iq type='result' id='%s' from='alice@localhost/pc' to='presence.localhost'>`+
+		`<query xmlns='http://jabber.org/protocol/disco#info'><identity category='client' type='pc'/></query></iq>`, id)
+	// The next ping, an interval later, proves the answer kept alice.
+	conn.expect(t, "urn:xmpp:ping", "to='alice@localhost/pc'")
+	if u, _ := tr.Get("alice@localhost"); !u.Online {
+		t.Fatal("alice answered disco#info but went offline")
+	}
+}
+
+// TestPingErrorSettledByProbe: errors to both ping and disco#info are
+// settled by a probe: the server answers for a session it holds.
 func TestPingErrorSettledByProbe(t *testing.T) {
 	for _, answerProbe := range []bool{true, false} {
 		t.Run(fmt.Sprintf("probe answered %v", answerProbe), func(t *testing.T) {
@@ -146,8 +180,8 @@ func TestPingErrorSettledByProbe(t *testing.T) {
 			_, _, sub := tr.Subscribe(presence.Filter{}, 0)
 			id := idOf(t, conn.expect(t, "urn:xmpp:ping"))
 			// A client without XEP-0199, or a session that is gone: the same error.
-			fmt.Fprintf(conn, `<iq type='error' id='%s' from='alice@localhost/pc' to='presence.localhost'>`+
-				`<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`, id)
+			fmt.Fprintf(conn, iqError, id)
+			fmt.Fprintf(conn, iqError, idOf(t, conn.expect(t, "http://jabber.org/protocol/disco#info")))
 			conn.expect(t, "type='probe'", "to='alice@localhost'")
 			if !answerProbe {
 				conn.answerKeepalives()
@@ -167,18 +201,44 @@ func TestPingErrorSettledByProbe(t *testing.T) {
 	}
 }
 
+// TestProbeSweep: an unanswered sweep probe takes offline a user whose
+// server answered probes before (a roster contact); a user it never
+// answered for (directed presence) is pinged instead, and stays while its
+// client answers.
 func TestProbeSweep(t *testing.T) {
-	cfg := fast()
-	cfg.SweepInterval = 50 * time.Millisecond
-	srv := newFakeServer(t, "secret", false)
-	tr, _ := startComponent(t, srv, cfg)
-	conn := online(t, srv, tr)
-	_, _, sub := tr.Subscribe(presence.Filter{}, 0)
-	conn.expect(t, "type='probe'", "to='alice@localhost'")
-	conn.answerKeepalives()
-	if ev := nextEvent(t, sub); ev.Kind != presence.EventOffline || ev.Reason != presence.ReasonReconcile {
-		t.Fatalf("after an unanswered sweep probe: %+v", ev)
-	}
+	t.Run("roster", func(t *testing.T) {
+		cfg := fast()
+		cfg.SweepInterval = 50 * time.Millisecond
+		srv := newFakeServer(t, "secret", false)
+		tr, _ := startComponent(t, srv, cfg)
+		conn := online(t, srv, tr)
+		_, _, sub := tr.Subscribe(presence.Filter{}, 0)
+		conn.expect(t, "type='probe'", "to='alice@localhost'")
+		io.WriteString(conn, `<presence from='alice@localhost/pc'/>`) // the server's answer
+		conn.expect(t, "type='probe'", "to='alice@localhost'")
+		conn.answerKeepalives()
+		if ev := nextEvent(t, sub); ev.Kind != presence.EventOffline || ev.Reason != presence.ReasonReconcile {
+			t.Fatalf("after an unanswered sweep probe: %+v", ev)
+		}
+	})
+	t.Run("directed", func(t *testing.T) {
+		cfg := fast()
+		cfg.SweepInterval = 50 * time.Millisecond
+		srv := newFakeServer(t, "secret", false)
+		tr, _ := startComponent(t, srv, cfg)
+		conn := online(t, srv, tr)
+		var pings atomic.Int32
+		conn.answerIQs(func(to string) bool {
+			if to == "alice@localhost/pc" {
+				pings.Add(1)
+			}
+			return true
+		})
+		waitFor(t, "three pings after unanswered probes", func() bool { return pings.Load() >= 3 })
+		if u, _ := tr.Get("alice@localhost"); !u.Online {
+			t.Fatal("alice answered her pings but the sweep took her offline")
+		}
+	})
 }
 
 func TestKeepalive(t *testing.T) {

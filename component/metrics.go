@@ -30,7 +30,7 @@ func newMetrics(reg prometheus.Registerer, c *Component) *metrics {
 		}),
 		pings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "presence_component_pings_total",
-			Help: "Pings to silent resources, by outcome (answered, error, timeout).",
+			Help: "Pings to silent resources, by outcome (answered, error, timeout; disco: an error, then an answer to disco#info).",
 		}, []string{"outcome"}),
 	}
 	m.limits = prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -58,6 +58,9 @@ type outPresence struct {
 // is still valid.
 func (p *presenceStanza) update(user, resource string) (u presence.Update, notes []string) {
 	u = presence.Update{User: user, Resource: resource, Available: p.Type == ""}
+	// Unavailable presence may carry a status (RFC 6121 §4.5.1): the user's
+	// last word.
+	u.Status, u.Statuses = splitStatus(p.Status)
 	if !u.Available {
 		return u, nil
 	}
@@ -66,7 +69,6 @@ func (p *presenceStanza) update(user, resource string) (u presence.Update, notes
 		notes = append(notes, "unknown show "+strconv.Quote(p.Show))
 	}
 	u.Show = show
-	u.Status, u.Statuses = splitStatus(p.Status)
 	if s := strings.TrimSpace(p.Priority); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
