@@ -88,8 +88,12 @@ func settings(o *Options, level *string) []setting {
 		{key: "mongooseim-host", help: "Host header for the GraphQL endpoint, when its listener's host option does not match the URL (MongooseIM's template: localhost)", dst: &o.MongooseIM.Host, group: "MongooseIM"},
 		{key: "mongooseim-user", help: "the GraphQL admin handler's username (HTTP Basic)", dst: &o.MongooseIM.User, group: "MongooseIM"},
 		{key: "mongooseim-password", help: "the GraphQL admin handler's password", dst: &o.MongooseIM.Password, group: "MongooseIM"},
-		{key: "reconcile-interval", def: "5m", kind: kDuration, positive: true, help: "with mongooseim-graphql: how often the server's session list corrects presenced's state", dst: &o.ReconcileInterval, group: "MongooseIM"},
-		{key: "reconcile-domains", kind: kList, help: "with mongooseim-graphql: the XMPP domains to reconcile, each on its own; none: every domain the server hosts (right only when presenced follows this one server)", dst: &o.ReconcileDomains, group: "MongooseIM"},
+		{key: "ejabberd-api", help: "ejabberd's HTTP API (mod_http_api), e.g. http://127.0.0.1:5281/api; set, it turns on reconciliation with its session list (connected_users_info): at start, after every reconnect and every reconcile-interval, users listed and not known are probed, resources known and not listed go offline", dst: &o.Ejabberd.URL, group: "ejabberd"},
+		{key: "ejabberd-api-user", help: "an ejabberd account allowed connected_users_info by api_permissions, e.g. presenced@example.org (HTTP Basic); empty: no credentials (a rule by source address)", dst: &o.Ejabberd.User, group: "ejabberd"},
+		{key: "ejabberd-api-password", help: "that account's password", dst: &o.Ejabberd.Password, group: "ejabberd"},
+
+		{key: "reconcile-interval", def: "5m", kind: kDuration, positive: true, help: "with mongooseim-graphql or ejabberd-api: how often the server's session list corrects presenced's state", dst: &o.ReconcileInterval, group: "Reconciliation"},
+		{key: "reconcile-domains", kind: kList, help: "with mongooseim-graphql or ejabberd-api: the XMPP domains to reconcile, each on its own; none: every domain the server hosts (right only when presenced follows this one server)", dst: &o.ReconcileDomains, group: "Reconciliation"},
 
 		{key: "metrics", help: "listen address of the Prometheus endpoint /metrics, e.g. 127.0.0.1:9464; empty: none", dst: &o.Metrics, group: "Operations"},
 		{key: "log-level", def: "info", help: "debug, info, warn or error", dst: level, group: "Operations", check: func(v string) error {

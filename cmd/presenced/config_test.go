@@ -74,6 +74,13 @@ metrics = ""
 		{"table", []string{"-config", writeConfig(t, "[xmpp]\njid = \"x\"\n")}, nil, `unknown key "xmpp"`, nil},
 		{"syntax", []string{"-config", writeConfig(t, "jid = \n")}, nil, "line 1", nil},
 		{"missing file", []string{"-config", "/nonexistent/presenced.toml"}, nil, "-config", nil},
+		{"ejabberd API", []string{"-ejabberd-api", "http://127.0.0.1:5281/api", "-ejabberd-api-user", "presenced@localhost", "-reconcile-interval", "1m"},
+			map[string]string{"PRESENCED_JID": "presence.localhost", "PRESENCED_SECRET": "s", "PRESENCED_EJABBERD_API_PASSWORD": "pw"}, "", func(o Options) bool {
+				return o.Ejabberd.URL == "http://127.0.0.1:5281/api" && o.Ejabberd.User == "presenced@localhost" && o.Ejabberd.Password == "pw" &&
+					o.ReconcileInterval == time.Minute && o.MongooseIM.Endpoint == ""
+			}},
+		{"two session sources", []string{"-ejabberd-api", "http://127.0.0.1:5281/api", "-mongooseim-graphql", "http://127.0.0.1:5551/api/graphql"}, base,
+			"set one of them", nil},
 		{"bad env names the variable", nil, map[string]string{"PRESENCED_JID": "presence.localhost", "PRESENCED_SECRET": "s", "PRESENCED_USER_RATE": "0"}, "PRESENCED_USER_RATE: not a positive whole number", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,7 +16,9 @@ import (
 	"github.com/presenced/presenced/bridge"
 	"github.com/presenced/presenced/bridge/auth"
 	"github.com/presenced/presenced/component"
+	"github.com/presenced/presenced/component/ejabberd"
 	"github.com/presenced/presenced/component/mongooseim"
+	"github.com/presenced/presenced/component/sessions"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 	"github.com/presenced/presenced/store/memstore"
@@ -67,8 +69,17 @@ type Options struct {
 	StreamFlushInterval time.Duration
 	// MongooseIM is the admin GraphQL client; with an Endpoint, the
 	// reconciler runs every ReconcileInterval over ReconcileDomains (see
-	// mongooseim.Reconciler).
-	MongooseIM        mongooseim.Client
+	// mongooseim.Reconciler). The zero value (no Endpoint) runs none.
+	MongooseIM mongooseim.Client
+	// Ejabberd is the mod_http_api client; with a URL, a
+	// sessions.Reconciler with the probe policy runs at start, after every
+	// handshake of the component and every ReconcileInterval over
+	// ReconcileDomains. The zero value (no URL) runs none. At most one of
+	// MongooseIM and Ejabberd may be set.
+	Ejabberd ejabberd.Client
+	// ReconcileInterval: see sessions.Reconciler.Interval; zero means 5m.
+	// ReconcileDomains: see sessions.Reconciler.Domains; empty means every
+	// domain of the server.
 	ReconcileInterval time.Duration
 	ReconcileDomains  []string
 	// Logger receives all logs; nil means slog.Default().
@@ -95,6 +106,10 @@ func (o Options) check() error {
 	}
 	if j, err := jid.Parse(o.JID); err != nil || j.Localpart() != "" || j.Resourcepart() != "" {
 		return fmt.Errorf("-jid (PRESENCED_JID): %q is not a domain JID such as presence.example.org", o.JID)
+	}
+	if o.MongooseIM.Endpoint != "" && o.Ejabberd.URL != "" {
+		// One XMPP server, one list of its sessions.
+		return errors.New("-mongooseim-graphql and -ejabberd-api: set one of them, for the server presenced is attached to")
 	}
 	if o.Store != "" && o.Store != "memory" && !isPostgres(o.Store) {
 		return fmt.Errorf("-store (PRESENCED_STORE): unknown store %q (memory, or a PostgreSQL URL postgres://...)", o.Store)
@@ -201,6 +216,16 @@ func Run(ctx context.Context, opts Options) error {
 		mc := opts.MongooseIM
 		services = append(services, &mongooseim.Reconciler{Client: &mc, Tracker: tracker, Domains: opts.ReconcileDomains,
 			Interval: opts.ReconcileInterval, Logger: log, Registerer: reg})
+	}
+	if opts.Ejabberd.URL != "" {
+		ec := opts.Ejabberd
+		// Probed, then confirmed: ejabberd lists every session, also of
+		// users who never gave the component their presence, so the list
+		// only says whom to probe. Each new link triggers a pass, because
+		// the first one at start usually comes before the handshake.
+		services = append(services, &sessions.Reconciler{Name: "ejabberd", Source: &ec, Tracker: tracker,
+			Domains: opts.ReconcileDomains, Interval: opts.ReconcileInterval, Trigger: comp.Linked(), Probe: comp.Probe,
+			Logger: log, Registerer: reg})
 	}
 	services = append(services, web, timers{tracker}, writer)
 	if opts.Metrics != "" {
