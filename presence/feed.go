@@ -104,20 +104,27 @@ type Subscription struct {
 // every later event of those users. buffer bounds the events kept for the
 // subscriber; zero means Options.FeedSize. The core never waits for a
 // subscriber: one that falls behind by more than buffer events is ended
-// with ErrLagged. O(users · log users) for the snapshot.
+// with ErrLagged. O(users) for the snapshot, outside the tracker's lock.
 func (t *Tracker) Subscribe(f Filter, buffer int) ([]User, uint64, *Subscription) {
+	// The ring starts small and doubles up to buffer: an idle subscriber
+	// costs little, a busy one pays a few copies once.
+	v, s := t.SubscribeView(f, buffer)
+	return v.users(s.match), v.Seq(), s
+}
+
+// SubscribeView is Subscribe with the snapshot as a View (of every user;
+// f selects the events only): O(labels) under the tracker's lock, so that
+// a reader with many users to send holds up no update.
+func (t *Tracker) SubscribeView(f Filter, buffer int) (*View, *Subscription) {
 	if buffer <= 0 {
 		buffer = t.feedSize
 	}
-	// The ring starts small and doubles up to buffer: an idle subscriber
-	// costs little, a busy one pays a few copies once.
 	s := &Subscription{t: t, match: f.compile(), limit: buffer, ring: make([]Event, min(buffer, 16))}
 	t.mu.Lock()
-	users, seq := t.snapshotLocked(s.match)
+	v := t.ix.view(t.seq)
 	t.subs = append(t.subs, s)
 	t.mu.Unlock()
-	sortUsers(users)
-	return users, seq, s
+	return v, s
 }
 
 // publishLocked numbers ev and hands it to every matching subscriber.

@@ -135,6 +135,7 @@ func (m *model) winner(u string) (string, *mres) {
 
 func (m *model) check(t *rapid.T, tr *presence.Tracker) {
 	all, _ := tr.Snapshot()
+	checkIndex(t, tr, all)
 	for _, u := range all {
 		if u.Online && len(m.users[u.JID]) == 0 {
 			t.Fatalf("%s is online in the tracker, offline in the model", u.JID)

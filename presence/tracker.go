@@ -3,7 +3,6 @@ package presence
 import (
 	"errors"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +25,12 @@ type Options struct {
 	// servers bound sessions per user too; this guards the tracker against
 	// a source that does not). Zero means no bound.
 	MaxResources int
+	// Domains are the served domains: counts (Tracker.Counts) and the
+	// index behind View keep each apart, and every other domain counts as
+	// OtherDomain, so that what clients send cannot grow them. Empty means
+	// that the first 64 domains seen are taken as served, in the order they
+	// come (for tests and small setups; presenced passes its domains).
+	Domains []string
 }
 
 // Errors of Try: the update was refused by a bound of Options and changed
@@ -56,6 +61,9 @@ type user struct {
 	// server's word (Update.Answer, Reconcile) does not bring them back.
 	// Nil for almost every user; at most maxStale entries.
 	stale []staleResource
+	// view is what the index holds for the user (nil before the first
+	// change), rebuilt at each change.
+	view *view
 }
 
 // staleResource is a resource that stopped answering pings, and when.
@@ -119,6 +127,7 @@ type Tracker struct {
 	offline map[string]struct{}
 	seq     uint64 // last published event
 	subs    []*Subscription
+	ix      *index
 }
 
 // New returns an empty Tracker.
@@ -136,6 +145,7 @@ func New(opts Options) *Tracker {
 		maxResources: max(opts.MaxResources, 0),
 		users:        make(map[string]*user),
 		ttl:          make(map[string]struct{}),
+		ix:           newIndex(opts.Domains),
 	}
 	if t.maxUsers > 0 {
 		t.offline = make(map[string]struct{})
@@ -264,6 +274,7 @@ func (t *Tracker) applyLocked(u *Update, now time.Time) (ev Event, changed bool,
 		r.Expires = expires
 		kind = EventRefreshed
 		ev = Event{Kind: kind, Time: now, User: u.User, Resource: *r, Aggregate: usr.aggregate()}
+		t.ix.set(u.User, usr)
 		t.publishLocked(&ev)
 		return ev, true, nil
 	}
@@ -274,6 +285,7 @@ func (t *Tracker) applyLocked(u *Update, now time.Time) (ev Event, changed bool,
 		r.alive = now.UnixNano()
 	}
 	ev = Event{Kind: kind, Time: at, User: u.User, Resource: *r, Aggregate: usr.aggregate()}
+	t.ix.set(u.User, usr)
 	t.publishLocked(&ev)
 	return ev, true, nil
 }
@@ -282,6 +294,7 @@ func (t *Tracker) applyLocked(u *Update, now time.Time) (ev Event, changed bool,
 // and reports whether there was one. O(1) expected.
 func (t *Tracker) forgetOneLocked() bool {
 	for name := range t.offline {
+		t.ix.remove(t.users[name])
 		delete(t.offline, name)
 		delete(t.users, name)
 		return true
@@ -479,6 +492,7 @@ func (t *Tracker) removeLocked(jid string, usr *user, i int, reason Reason, at t
 		agg.Show, agg.Status = r.Show, r.Status
 	}
 	ev := Event{Kind: EventOffline, Time: at, User: jid, Resource: r, Reason: reason, Aggregate: agg}
+	t.ix.set(jid, usr)
 	t.publishLocked(&ev)
 	return ev
 }
@@ -529,59 +543,73 @@ func (t *Tracker) Get(jid string) (User, bool) {
 }
 
 // Snapshot returns every known user, sorted by JID, and the sequence number
-// of the last event reflected in it. To follow changes without a gap, use
-// Subscribe, which takes the snapshot and subscribes at once.
-// O(users · log users).
+// of the last event reflected in it; the Users are the caller's. To follow
+// changes without a gap, use Subscribe, which takes the snapshot and
+// subscribes at once. O(users), outside the tracker's lock (see View).
 func (t *Tracker) Snapshot() ([]User, uint64) {
-	t.mu.Lock()
-	out, seq := t.snapshotLocked(nil)
-	t.mu.Unlock()
-	sortUsers(out)
-	return out, seq
+	v := t.View()
+	return v.users(nil), v.Seq()
 }
 
-// snapshotLocked returns the users m matches (all for nil), unsorted.
-func (t *Tracker) snapshotLocked(m *matcher) ([]User, uint64) {
-	out := make([]User, 0, len(t.users))
-	for jid, usr := range t.users {
-		if m.match(jid) {
-			out = append(out, usr.snapshot(jid))
-		}
-	}
-	return out, t.seq
-}
-
-func sortUsers(us []User) {
-	slices.SortFunc(us, func(a, b User) int { return strings.Compare(a.JID, b.JID) })
-}
-
-// Users returns the bare JIDs of every known user, online or not, in no
-// particular order.
-func (t *Tracker) Users() []string {
+// View returns a consistent picture of every user as of now, to read
+// without holding up updates: O(labels) under the tracker's lock (copies
+// of the index's copy-on-write trees; the same View again while nothing
+// changed). Reading a View costs what it reads; see View.Range.
+func (t *Tracker) View() *View {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]string, 0, len(t.users))
-	for jid := range t.users {
-		out = append(out, jid)
-	}
+	return t.ix.view(t.seq)
+}
+
+// Counts returns how many users are in each state, by domain label, and
+// their online resources, kept up to date at every change: O(labels).
+func (t *Tracker) Counts() Counts {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ix.counts(t.seq)
+}
+
+// users returns copies of the users m matches (all for nil), sorted by
+// JID, with Resources of their own.
+func (v *View) users(m *matcher) []User {
+	out := make([]User, 0, v.Len())
+	v.all.Scan(func(w *view) bool {
+		if m.match(w.JID) {
+			u := w.User
+			u.Resources = slices.Clone(u.Resources)
+			out = append(out, u)
+		}
+		return true
+	})
+	return out
+}
+
+// Users returns the bare JIDs of every known user, online or not, sorted.
+// O(users), outside the tracker's lock.
+func (t *Tracker) Users() []string {
+	v := t.View()
+	out := make([]string, 0, v.Len())
+	v.all.Scan(func(w *view) bool {
+		out = append(out, w.JID)
+		return true
+	})
 	return out
 }
 
 // Probeable returns the bare JIDs of the users with at least one online
-// resource without a TTL: those the XMPP server can confirm. In no
-// particular order.
+// resource without a TTL: those the XMPP server can confirm. Sorted.
+// O(users), outside the tracker's lock.
 func (t *Tracker) Probeable() []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	var out []string
-	for jid, usr := range t.users {
-		for i := range usr.resources {
-			if usr.resources[i].Expires.IsZero() {
-				out = append(out, jid)
+	t.View().all.Scan(func(w *view) bool {
+		for i := range w.Resources {
+			if w.Resources[i].Expires.IsZero() {
+				out = append(out, w.JID)
 				break
 			}
 		}
-	}
+		return true
+	})
 	return out
 }
 
@@ -595,6 +623,7 @@ func (t *Tracker) Restore(users []User) {
 	clear(t.users)
 	clear(t.ttl)
 	clear(t.offline)
+	t.ix = newIndex(t.ix.served())
 	for _, u := range users {
 		if u.JID == "" {
 			continue
@@ -618,5 +647,6 @@ func (t *Tracker) Restore(users []User) {
 			}
 		}
 		t.users[u.JID] = usr
+		t.ix.set(u.JID, usr)
 	}
 }

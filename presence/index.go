@@ -1,0 +1,240 @@
+package presence
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/tidwall/btree"
+)
+
+// NumStates is how many aggregate states there are (see StateOf): offline,
+// available and the four show values.
+const NumStates = 6
+
+// stateNames are the states in the order of Counts' arrays.
+var stateNames = [NumStates]string{"offline", "available", "chat", "away", "xa", "dnd"}
+
+// StateNames returns the aggregate states in the order the arrays of
+// DomainCounts use: offline, available, chat, away, xa, dnd.
+func StateNames() [NumStates]string { return stateNames }
+
+// StateIndex returns the position of an aggregate state (as StateOf names
+// it) in StateNames, and false for any other string.
+func StateIndex(state string) (int, bool) {
+	for i, s := range stateNames {
+		if s == state {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// stateOf is StateIndex of a user's aggregate. A show value outside RFC
+// 6121 (which adapters do not let through) counts as available.
+func stateOf(online bool, s Show) int {
+	if !online {
+		return 0
+	}
+	switch s {
+	case ShowChat:
+		return 2
+	case ShowAway:
+		return 3
+	case ShowXA:
+		return 4
+	case ShowDND:
+		return 5
+	}
+	return 1
+}
+
+// OtherDomain is the domain label of every user whose domain is not a
+// served one (Options.Domains).
+const OtherDomain = "other"
+
+// maxLearned bounds the domains learned as they come when Options.Domains
+// is empty.
+const maxLearned = 64
+
+// domainOf returns the domainpart of a bare JID ("" for one without '@',
+// as Filter matches it).
+func domainOf(jid string) string {
+	_, dom, _ := strings.Cut(jid, "@")
+	return dom
+}
+
+// view is the immutable picture of one user that the index holds: built
+// when the user changes, never modified afterwards, so readers holding a
+// copy of the index read it without the tracker's lock.
+type view struct {
+	User
+	label int // index into the labels
+	state int // stateOf the aggregate
+}
+
+type tree = btree.BTreeG[*view]
+
+func byJID(a, b *view) bool { return a.JID < b.JID }
+
+func newTree() *tree {
+	return btree.NewBTreeGOptions(byJID, btree.Options{NoLocks: true})
+}
+
+// index keeps every user's view in JID order, once in all and once in the
+// bucket of its domain label and state, and the counts that go with them,
+// up to date at every change. Guarded by the tracker's lock; a View copies
+// the trees in O(labels) (copy-on-write: the next writes copy the nodes
+// they touch).
+type index struct {
+	all *tree
+	// buckets[label][state]; label 0 is OtherDomain.
+	buckets   [][NumStates]*tree
+	resources [][NumStates]int // online resources by label and state
+	online    int
+	labels    []string
+	// byDomain maps a served domain to its label. Replaced, never
+	// modified, when a domain is learned: views share it.
+	byDomain map[string]int
+	learn    bool
+	// snap is the last View taken, while nothing changed since.
+	snap *View
+}
+
+func newIndex(domains []string) *index {
+	ix := &index{all: newTree(), byDomain: map[string]int{}, learn: len(domains) == 0}
+	ix.addLabel(OtherDomain)
+	for _, d := range domains {
+		if _, dup := ix.byDomain[d]; !dup && d != "" {
+			ix.byDomain[d] = ix.addLabel(d)
+		}
+	}
+	return ix
+}
+
+func (ix *index) addLabel(name string) int {
+	var b [NumStates]*tree
+	for i := range b {
+		b[i] = newTree()
+	}
+	ix.buckets = append(ix.buckets, b)
+	ix.resources = append(ix.resources, [NumStates]int{})
+	ix.labels = append(ix.labels, name)
+	return len(ix.labels) - 1
+}
+
+// labelOf returns the label of jid's domain, learning it if the index
+// learns and has room. O(1) expected.
+func (ix *index) labelOf(jid string) int {
+	dom := domainOf(jid)
+	if l, ok := ix.byDomain[dom]; ok {
+		return l
+	}
+	if !ix.learn || dom == "" || len(ix.labels) > maxLearned {
+		return 0
+	}
+	m := make(map[string]int, len(ix.byDomain)+1)
+	for k, v := range ix.byDomain {
+		m[k] = v
+	}
+	l := ix.addLabel(dom)
+	m[dom] = l
+	ix.byDomain = m
+	return l
+}
+
+// set replaces the view of the user with one of its current state.
+// O(log users + resources of the user); two allocations (the view and its
+// resources).
+func (ix *index) set(jid string, usr *user) {
+	ix.snap = nil
+	old := usr.view
+	label := 0
+	if old != nil {
+		label = old.label
+	} else {
+		label = ix.labelOf(jid)
+	}
+	nv := &view{User: usr.snapshot(jid), label: label}
+	nv.state = stateOf(nv.Online, nv.Show)
+	usr.view = nv
+	ix.all.Set(nv)
+	b := &ix.buckets[label]
+	if old != nil {
+		if old.state == nv.state {
+			b[nv.state].Set(nv)
+		} else {
+			b[old.state].Delete(old)
+			b[nv.state].Set(nv)
+		}
+		ix.resources[label][old.state] -= len(old.Resources)
+		if old.Online {
+			ix.online--
+		}
+	} else {
+		b[nv.state].Set(nv)
+	}
+	ix.resources[label][nv.state] += len(nv.Resources)
+	if nv.Online {
+		ix.online++
+	}
+}
+
+// remove forgets the user's view. O(log users).
+func (ix *index) remove(usr *user) {
+	old := usr.view
+	if old == nil {
+		return
+	}
+	ix.snap = nil
+	usr.view = nil
+	ix.all.Delete(old)
+	ix.buckets[old.label][old.state].Delete(old)
+	ix.resources[old.label][old.state] -= len(old.Resources)
+	if old.Online {
+		ix.online--
+	}
+}
+
+// view returns a View of the index at seq: the cached one if nothing
+// changed since it was taken, else copies of the trees, O(labels).
+func (ix *index) view(seq uint64) *View {
+	if ix.snap != nil {
+		return ix.snap
+	}
+	v := &View{seq: seq, all: ix.all.Copy(), buckets: make([][NumStates]*tree, len(ix.buckets)),
+		resources: slices.Clone(ix.resources), labels: ix.labels[:len(ix.labels):len(ix.labels)],
+		byDomain: ix.byDomain}
+	for l := range ix.buckets {
+		for s := range ix.buckets[l] {
+			v.buckets[l][s] = ix.buckets[l][s].Copy()
+		}
+	}
+	ix.snap = v
+	return v
+}
+
+// counts returns the counts by label, O(labels).
+func (ix *index) counts(seq uint64) Counts {
+	return countsOf(seq, ix.labels, ix.buckets, ix.resources)
+}
+
+func countsOf(seq uint64, labels []string, buckets [][NumStates]*tree, resources [][NumStates]int) Counts {
+	c := Counts{Seq: seq, Domains: make([]DomainCounts, len(labels))}
+	for l := range labels {
+		d := &c.Domains[l]
+		d.Domain = labels[l]
+		for s := range buckets[l] {
+			d.Users[s] = buckets[l][s].Len()
+			d.Resources += resources[l][s]
+		}
+	}
+	return c
+}
+
+// served returns the domains given as served, or nil if the index learns.
+func (ix *index) served() []string {
+	if ix.learn {
+		return nil
+	}
+	return ix.labels[1:]
+}

@@ -1,0 +1,325 @@
+package presence
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/tidwall/btree"
+)
+
+// View is a consistent picture of every user at one position of the change
+// feed, taken in O(labels) under the tracker's lock (Tracker.View) and read
+// without it: updates go on while a View is read, and do not change it.
+// A View is safe for concurrent use. The Users it hands out share their
+// Resources with the View and with each other: read them, never modify
+// them.
+type View struct {
+	seq       uint64
+	all       *tree
+	buckets   [][NumStates]*tree
+	resources [][NumStates]int
+	labels    []string
+	byDomain  map[string]int
+}
+
+// Seq returns the sequence number of the last event the View reflects.
+func (v *View) Seq() uint64 { return v.seq }
+
+// Len returns how many users the View holds, online or not. O(1).
+func (v *View) Len() int { return v.all.Len() }
+
+// Get returns one user's presence, and false if the user is unknown.
+// O(log users); the User shares its Resources with the View.
+func (v *View) Get(jid string) (User, bool) {
+	w, ok := v.all.Get(&view{User: User{JID: jid}})
+	if !ok {
+		return User{}, false
+	}
+	return w.User, true
+}
+
+// Counts returns the users by domain label and state, and the online
+// resources, as of the View. O(labels).
+func (v *View) Counts() Counts { return countsOf(v.seq, v.labels, v.buckets, v.resources) }
+
+// Counts are the users by domain label and state, kept up to date at every
+// change (Tracker.Counts reads them in O(labels)).
+type Counts struct {
+	// Seq is the last event the counts reflect.
+	Seq uint64
+	// Domains has one entry per domain label: OtherDomain first, then the
+	// served domains (Options.Domains) in order.
+	Domains []DomainCounts
+}
+
+// DomainCounts are the counts of one domain label.
+type DomainCounts struct {
+	// Domain is a served domain, OtherDomain, or (from View.Count) a domain
+	// the query named.
+	Domain string
+	// Users counts the users by aggregate state, in StateNames' order.
+	Users [NumStates]int
+	// Resources counts the online resources of those users.
+	Resources int
+}
+
+// Total returns the users counted, online or not.
+func (d *DomainCounts) Total() int {
+	n := 0
+	for _, k := range d.Users {
+		n += k
+	}
+	return n
+}
+
+// Online returns the users counted that are online.
+func (d *DomainCounts) Online() int { return d.Total() - d.Users[0] }
+
+// Query selects users of a View, in JID order.
+type Query struct {
+	// After, if not empty, starts after this JID: a cursor, the last JID of
+	// the previous page.
+	After string
+	// Domains and Users select as Filter does: a user matches if its domain
+	// is in Domains or its bare JID is in Users; both empty select
+	// everyone.
+	Domains, Users []string
+	// States, if not empty, selects the users whose aggregate state (as
+	// StateOf names it) is one of these.
+	States []string
+	// Match, if not nil, is one more condition (for example what a token may
+	// see). Users it refuses are still visited: with Match, a query costs a
+	// step per candidate that Domains, Users and States let through.
+	Match func(jid string) bool
+}
+
+// source is one ordered stream of candidates of a query.
+type source struct {
+	it  btree.IterG[*view]
+	cur *view
+	ok  bool
+	// domain, if not empty, is the one domain wanted from a bucket that
+	// holds others too (the OtherDomain label).
+	domain string
+	// list: a source of looked-up users instead of a tree.
+	list []*view
+	// whole: the source is a whole bucket (label, state), from its start.
+	whole       bool
+	label, stat int
+}
+
+func (s *source) next() {
+	if s.list != nil {
+		s.list = s.list[1:]
+		s.ok = len(s.list) > 0
+		if s.ok {
+			s.cur = s.list[0]
+		}
+		return
+	}
+	for s.ok = s.it.Next(); s.ok; s.ok = s.it.Next() {
+		if s.cur = s.it.Item(); s.domain == "" || domainOf(s.cur.JID) == s.domain {
+			return
+		}
+	}
+}
+
+// plan is a compiled Query: the sources to merge and the checks left.
+type plan struct {
+	sources []*source
+	states  [NumStates]bool // for list sources: the states wanted
+	anyOf   bool            // states restricts
+	match   func(string) bool
+}
+
+// compile turns q into sources: whole buckets for served domains (and
+// every domain when q names none), the OtherDomain buckets with a check of
+// the domain for a domain that is not served, and the named users looked
+// up one by one. O(sources · log users + users named · log users).
+func (v *View) compile(q *Query) (*plan, error) {
+	p := &plan{match: q.Match}
+	for _, st := range q.States {
+		i, ok := StateIndex(st)
+		if !ok {
+			return nil, fmt.Errorf("presence: %q is not a state", st)
+		}
+		p.states[i], p.anyOf = true, true
+	}
+	pivot := &view{User: User{JID: q.After}}
+	addTree := func(t *tree, domain string, label, state int) {
+		s := &source{it: t.Iter(), domain: domain, whole: domain == "" && q.After == "" && label >= 0, label: label, stat: state}
+		s.ok = s.it.Seek(pivot)
+		for s.ok {
+			s.cur = s.it.Item()
+			if (q.After == "" || s.cur.JID != q.After) && (domain == "" || domainOf(s.cur.JID) == domain) {
+				break
+			}
+			s.ok = s.it.Next()
+		}
+		if s.ok {
+			p.sources = append(p.sources, s)
+		}
+	}
+	addLabel := func(l int, domain string) {
+		for st := range NumStates {
+			if !p.anyOf || p.states[st] {
+				addTree(v.buckets[l][st], domain, l, st)
+			}
+		}
+	}
+	if len(q.Domains) == 0 && len(q.Users) == 0 {
+		if !p.anyOf {
+			addTree(v.all, "", -1, 0)
+			return p, nil
+		}
+		for l := range v.buckets {
+			addLabel(l, "")
+		}
+		return p, nil
+	}
+	domains := make(map[string]bool, len(q.Domains))
+	for _, d := range q.Domains {
+		if domains[d] {
+			continue
+		}
+		domains[d] = true
+		if l, ok := v.byDomain[d]; ok {
+			addLabel(l, "")
+		} else {
+			addLabel(0, d)
+		}
+	}
+	var list []*view
+	for _, jid := range q.Users {
+		if jid <= q.After || domains[domainOf(jid)] {
+			continue // before the cursor, or the domain brings it already
+		}
+		if w, ok := v.all.Get(&view{User: User{JID: jid}}); ok && (!p.anyOf || p.states[w.state]) {
+			list = append(list, w)
+		}
+	}
+	if len(list) > 0 {
+		slices.SortFunc(list, func(a, b *view) int { return cmpJID(a.JID, b.JID) })
+		list = slices.CompactFunc(list, func(a, b *view) bool { return a == b })
+		p.sources = append(p.sources, &source{list: list, cur: list[0], ok: true})
+	}
+	return p, nil
+}
+
+func cmpJID(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Range calls fn for every user q selects, in JID order, until fn returns
+// false. It returns an error, before any call, for a state in q.States
+// that is not one. The User passed to fn is valid during the call; its
+// Resources belong to the View (read only). O(k · log users + visited · k)
+// for k sources (one per bucket of the served domains q names, times the
+// states asked for; one for q.Users): a page of a filtered list costs the
+// page, not the users, unless q.Match refuses many.
+func (v *View) Range(q Query, fn func(u *User) bool) error {
+	p, err := v.compile(&q)
+	if err != nil {
+		return err
+	}
+	for {
+		var best *source
+		for _, s := range p.sources {
+			if s.ok && (best == nil || s.cur.JID < best.cur.JID) {
+				best = s
+			}
+		}
+		if best == nil {
+			return nil
+		}
+		w := best.cur
+		best.next()
+		if p.match != nil && !p.match(w.JID) {
+			continue
+		}
+		if !fn(&w.User) {
+			return nil
+		}
+	}
+}
+
+// Count counts the users q selects (q.After is ignored), by domain: a
+// served domain under its name, a domain q names (in Domains, or through
+// a JID in Users) under its own name, every other under OtherDomain.
+// Whole buckets count in O(1) each; without q.Match, only the users of
+// domains that are not served and the users named are visited. With
+// q.Match, every candidate is. Entries come in no particular order, only
+// for domains with users.
+func (v *View) Count(q Query) ([]DomainCounts, error) {
+	q.After = ""
+	p, err := v.compile(&q)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*DomainCounts{}
+	at := func(dom string) *DomainCounts {
+		d := out[dom]
+		if d == nil {
+			d = &DomainCounts{Domain: dom}
+			out[dom] = d
+		}
+		return d
+	}
+	named := map[string]bool{}
+	for _, d := range q.Domains {
+		named[d] = true
+	}
+	for _, u := range q.Users {
+		named[domainOf(u)] = true
+	}
+	label := func(w *view) string {
+		if w.label != 0 {
+			return v.labels[w.label]
+		}
+		if dom := domainOf(w.JID); named[dom] {
+			return dom
+		}
+		return OtherDomain
+	}
+	if p.match == nil && len(q.Domains) == 0 && len(q.Users) == 0 && !p.anyOf {
+		// Everyone: the counts as kept.
+		for _, d := range v.Counts().Domains {
+			if d.Total() > 0 {
+				out[d.Domain] = &d
+			}
+		}
+		p.sources = nil
+	}
+	for _, s := range p.sources {
+		if p.match == nil && s.whole {
+			// A whole bucket: counted without visiting it.
+			d := at(v.labels[s.label])
+			if s.label == 0 {
+				d = at(OtherDomain)
+			}
+			d.Users[s.stat] += v.buckets[s.label][s.stat].Len()
+			d.Resources += v.resources[s.label][s.stat]
+			continue
+		}
+		for ; s.ok; s.next() {
+			w := s.cur
+			if p.match != nil && !p.match(w.JID) {
+				continue
+			}
+			d := at(label(w))
+			d.Users[w.state]++
+			d.Resources += len(w.Resources)
+		}
+	}
+	res := make([]DomainCounts, 0, len(out))
+	for _, d := range out {
+		res = append(res, *d)
+	}
+	return res, nil
+}
