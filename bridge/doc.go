@@ -29,6 +29,16 @@
 // time in goroutine start-up, scheduling and deadlines than in the write
 // itself); a queue entry per change per connection, paced per connection
 // (a lock and a "changes" message built per change and connection).
+//
+// Every byte written to a stream's socket goes through its one writer.
+// gorilla/websocket only does the handshake: it writes close frames by
+// itself from its read path (over the read limit, on protocol errors),
+// which could land inside a frame being written, so after the upgrade the
+// bridge drops gorilla's Conn and reads the client's frames with
+// internal/wsframe's Reader, which never writes; pongs, close replies and
+// the closes for protocol errors (1002, 1007, 1009, binary: 1003) are
+// queued to the writer like any frame. reader.go has the alternatives
+// weighed (custom handlers, a wrapped net.Conn, a write lock).
 // Routes are matched by path only, then by method inside, so that unknown
 // methods get a JSON 405 with an Allow header instead of net/http's text.
 package bridge

@@ -4,14 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/gorilla/websocket"
-
+	"github.com/presenced/presenced/internal/wsframe"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -76,8 +76,10 @@ func (b *Bridge) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	// The connection lives on in its own goroutines and this handler
 	// returns: net/http then drops its request state and buffers, which an
-	// idle connection would otherwise keep (docs/benchmarks.md).
-	go b.serveStream(ws, r.RemoteAddr, clientKey(r, access), access, filter, resume)
+	// idle connection would otherwise keep (docs/benchmarks.md). From here
+	// on the bridge alone reads and writes the socket; gorilla's Conn is
+	// dropped (reader.go).
+	go b.serveStream(ws.NetConn(), r.RemoteAddr, clientKey(r, access), access, filter, resume)
 }
 
 // streamConn is one WebSocket client. Besides its reader goroutine it has
@@ -87,7 +89,7 @@ func (b *Bridge) stream(w http.ResponseWriter, r *http.Request) {
 // (docs/benchmarks.md, memory per idle connection).
 type streamConn struct {
 	b      *Bridge
-	ws     *websocket.Conn
+	conn   net.Conn
 	remote string
 	access Access
 	limit  int // most changes queued
@@ -107,7 +109,8 @@ type streamConn struct {
 	slow    bool            // the queue overflowed
 	pingDue bool            // the pinger asked for a ping
 	closed  bool
-	// closeMsg is the close frame to send before closing (close).
+	// closeMsg is the close frame (whole, header included) to send
+	// before closing (close).
 	closeMsg []byte
 
 	// raw is the socket, for the pool's non-blocking writes (nil: every
@@ -194,7 +197,7 @@ func (c *streamConn) fail(err error) bool {
 	c.mu.Lock()
 	c.closed, c.running = true, false
 	c.mu.Unlock()
-	c.ws.Close()
+	c.conn.Close()
 	return false
 }
 
@@ -226,18 +229,19 @@ func (c *streamConn) sendSnapshotLocked(users []presence.User) error {
 	}
 	seq := c.seq
 	c.mu.Unlock()
-	return c.b.writeEncoded(c.ws, snapshotFrame{Type: "snapshot", Seq: seq, Users: out})
+	return c.writeEncoded(snapshotFrame{Type: "snapshot", Seq: seq, Users: out})
 }
 
 // close ends the connection for good; the hub forgets it. msg, if not
-// nil, is a close frame to send first: by the writer, if one runs, after
-// the frame it is writing, so that it never lands in the middle of one.
+// nil, is a close frame (wsframe.AppendClose) to send first: by the
+// writer, if one runs, after the frame it is writing, so that it never
+// lands in the middle of one. Closing the socket is the reader's
+// (hangUp), once the client had its chance to read the close frame.
 func (c *streamConn) close(msg []byte) {
 	c.b.hub.leave(c)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		c.ws.Close()
 		return
 	}
 	c.closed, c.closeMsg = true, msg
@@ -250,29 +254,41 @@ func (c *streamConn) close(msg []byte) {
 	c.finish()
 }
 
-// finish sends the close frame close asked for, if any, and closes the
-// socket; the writer that sees closed calls it.
+// finish sends the close frame close asked for, if any, and ends the
+// sending side; without one it closes the socket. The writer that sees
+// closed calls it.
 func (c *streamConn) finish() {
 	c.mu.Lock()
 	msg := c.closeMsg
 	c.closeMsg = nil
 	c.mu.Unlock()
-	if msg != nil {
-		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	if msg == nil {
+		c.conn.Close()
+		return
 	}
-	c.ws.Close()
+	c.writeClose(msg, time.Second)
+}
+
+// writeClose writes a close frame, waiting up to timeout, then ends the
+// sending side (shutdown). Only the connection's writer calls it, as its
+// last write.
+func (c *streamConn) writeClose(msg []byte, timeout time.Duration) {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(timeout))
+	if _, err := c.conn.Write(msg); err != nil {
+		c.conn.Close()
+		return
+	}
+	c.shutdown()
 }
 
 // serveStream sends the first snapshot (or the replay), then becomes the
 // connection's reader until the client leaves or the connection ends.
-func (b *Bridge) serveStream(ws *websocket.Conn, remote, key string, access Access, filter *viewFilter, resume uint64) {
-	c := &streamConn{b: b, ws: ws, remote: remote, access: access, limit: b.cfg.StreamQueue, filter: filter,
+func (b *Bridge) serveStream(conn net.Conn, remote, key string, access Access, filter *viewFilter, resume uint64) {
+	c := &streamConn{b: b, conn: conn, remote: remote, access: access, limit: b.cfg.StreamQueue, filter: filter,
 		running: true} // this goroutine writes first; the hub only queues
-	if sc, ok := ws.NetConn().(syscall.Conn); ok {
+	if sc, ok := conn.(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
 	}
-	var echo []byte // the close frame to answer the client's with
-	defer func() { c.close(echo) }()
 	var users []presence.User
 	replayed := b.hub.join(c, resume, func() { users, c.seq = b.cfg.Tracker.Snapshot() })
 	if replayed {
@@ -284,54 +300,30 @@ func (b *Bridge) serveStream(ws *websocket.Conn, remote, key string, access Acce
 		c.mu.Unlock()
 	} else {
 		c.mu.Lock()
-		if err := c.sendSnapshotLocked(users); err != nil {
+		if err := c.sendSnapshotLocked(users); !c.fail(err) {
+			c.close(nil)
+			c.hangUp(false)
 			return
 		}
 	}
 	users = nil
-	_ = ws.NetConn().SetWriteDeadline(time.Time{}) // see drain
+	_ = conn.SetWriteDeadline(time.Time{}) // see drain
 	c.mu.Lock()
 	if c.closed {
 		// close ran while this goroutine was the writer: the close
 		// frame is this writer's to send.
 		c.mu.Unlock()
 		c.finish()
+		c.hangUp(true)
 		return
 	}
 	c.running = false
 	c.kickLocked() // whatever queued meanwhile
 	c.mu.Unlock()
 
-	ws.SetReadLimit(maxClientFrame)
-	wait := 2 * b.cfg.PingInterval
-	_ = ws.SetReadDeadline(time.Now().Add(wait))
-	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(wait)) })
-	// Pongs and the closing handshake go through the writer, so that they
-	// never land in the middle of a frame (gorilla would write them from
-	// here).
-	ws.SetPingHandler(func(data string) error {
-		c.post(controlFrame{websocket.PongMessage, []byte(data)})
-		return nil
-	})
-	ws.SetCloseHandler(func(code int, _ string) error {
-		if code == websocket.CloseNoStatusReceived {
-			code = websocket.CloseNormalClosure
-		}
-		echo = websocket.FormatCloseMessage(code, "")
-		return nil
-	})
-	for {
-		_, data, err := ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		ok, retry := b.limits.allow(key) // client messages count like requests
-		if !ok {
-			c.post(errorFrame{Type: "error", Code: "rate_limited", Message: "too many messages; retry after " + retry.Round(time.Millisecond).String()})
-		} else if reply := b.clientReply(data, access); reply != nil {
-			c.post(reply)
-		}
-	}
+	msg := c.read(key)
+	c.close(msg)
+	c.hangUp(msg != nil)
 }
 
 // pingAll pings every stream client every PingInterval until ctx ends; the
@@ -359,7 +351,7 @@ func (b *Bridge) pingAll(ctx context.Context) {
 // closeAll tells every stream client the server goes away (1001) and
 // closes the connections.
 func (b *Bridge) closeAll() {
-	msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
+	msg := wsframe.AppendClose(nil, closeGoingAway, "server shutting down")
 	b.hub.each(func(c *streamConn) { c.close(msg) })
 }
 
@@ -367,7 +359,7 @@ func (b *Bridge) closeAll() {
 // encoding a snapshot needs a deep stack, and the connection's long-lived
 // writer goroutine would keep that stack while idle (docs/benchmarks.md,
 // memory per idle connection).
-func (b *Bridge) writeEncoded(conn *websocket.Conn, v any) error {
+func (c *streamConn) writeEncoded(v any) error {
 	done := make(chan struct{})
 	var data []byte
 	var err error
@@ -379,11 +371,16 @@ func (b *Bridge) writeEncoded(conn *websocket.Conn, v any) error {
 	if err != nil {
 		return err
 	}
-	_ = conn.SetWriteDeadline(time.Now().Add(b.cfg.WriteTimeout))
-	return conn.WriteMessage(websocket.TextMessage, data)
+	return c.writeText(data)
 }
 
-func (b *Bridge) write(conn *websocket.Conn, v any) error {
-	_ = conn.SetWriteDeadline(time.Now().Add(b.cfg.WriteTimeout))
-	return conn.WriteJSON(v)
+// writeText writes payload as one text message, waiting up to the write
+// timeout; the header and the payload go out in one writev, without
+// copying the payload (a snapshot may be megabytes).
+func (c *streamConn) writeText(payload []byte) error {
+	var hdr [10]byte
+	bufs := net.Buffers{appendFrameHeader(hdr[:0], wsframe.Text, len(payload)), payload}
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
+	_, err := bufs.WriteTo(c.conn)
+	return err
 }

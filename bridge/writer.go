@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"sync"
@@ -9,7 +10,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/gorilla/websocket"
+	"github.com/presenced/presenced/internal/wsframe"
 )
 
 // The write side of the stream: who writes a connection's frames, and how.
@@ -29,7 +30,7 @@ import (
 // costs a goroutine stack per idle client.
 
 // pingFrame is a server ping with no payload.
-var pingFrame = []byte{0x80 | websocket.PingMessage, 0}
+var pingFrame = []byte{0x80 | wsframe.Ping, 0}
 
 // appendFrameHeader appends the header of a final, unmasked (server to
 // client) frame of the given opcode for a payload of n bytes (RFC 6455,
@@ -49,7 +50,7 @@ func appendFrameHeader(dst []byte, opcode int, n int) []byte {
 
 // textFrame returns payload framed as one text message.
 func textFrame(payload []byte) []byte {
-	return append(appendFrameHeader(make([]byte, 0, len(payload)+10), websocket.TextMessage, len(payload)), payload...)
+	return append(appendFrameHeader(make([]byte, 0, len(payload)+10), wsframe.Text, len(payload)), payload...)
 }
 
 // writerPool runs the workers that write for connections with something to
@@ -304,7 +305,7 @@ func appendChanges(buf []byte, frames [][]byte) []byte {
 	for _, fr := range frames {
 		size += len(fr)
 	}
-	buf = appendFrameHeader(buf, websocket.TextMessage, size)
+	buf = appendFrameHeader(buf, wsframe.Text, size)
 	buf = append(buf, head...)
 	for i, fr := range frames {
 		if i > 0 {
@@ -342,9 +343,7 @@ func (c *streamConn) drain() {
 			c.b.metrics.streamClosed("slow")
 			// The close frame queues behind the data the client has not
 			// read yet: give it the write timeout to get there.
-			msg := websocket.FormatCloseMessage(closeSlowConsumer, "too slow: reconnect with resume=<last seq>")
-			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.b.cfg.WriteTimeout))
-			c.ws.Close()
+			c.writeClose(wsframe.AppendClose(nil, closeSlowConsumer, "too slow: reconnect with resume=<last seq>"), c.b.cfg.WriteTimeout)
 			return
 		case c.resync:
 			c.resync = false
@@ -368,9 +367,15 @@ func (c *streamConn) drain() {
 				}
 				continue
 			case controlFrame:
-				err = c.ws.WriteControl(m.kind, m.data, time.Now().Add(c.b.cfg.WriteTimeout))
+				if !c.writeWait(append(appendFrameHeader(nil, m.kind, len(m.data)), m.data...)) {
+					return
+				}
+				continue
 			default:
-				err = c.b.write(c.ws, m)
+				var data []byte
+				if data, err = json.Marshal(m); err == nil {
+					err = c.writeText(data)
+				}
 			}
 			if !c.fail(err) {
 				return
@@ -383,7 +388,7 @@ func (c *streamConn) drain() {
 			// Back to the workers' non-blocking writes, which a deadline
 			// left on the socket (gorilla leaves one after each of its
 			// writes) would fail once it passes.
-			_ = c.ws.NetConn().SetWriteDeadline(time.Time{})
+			_ = c.conn.SetWriteDeadline(time.Time{})
 			c.running = false
 			c.queue = nil                 // an idle connection keeps no backing array
 			c.limit = c.b.cfg.StreamQueue // caught up: the usual bound again
@@ -402,14 +407,15 @@ func (c *streamConn) drain() {
 // writeWait writes data, waiting up to the write timeout, and reports
 // whether the connection goes on.
 func (c *streamConn) writeWait(data []byte) bool {
-	conn := c.ws.NetConn()
-	_ = conn.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
-	_, err := conn.Write(data)
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
+	_, err := c.conn.Write(data)
 	return c.fail(err)
 }
 
 // controlFrame is a control message the reader asks the writer to send
 // (a pong): written in turn with the rest, never in the middle of a frame.
+// kind is its opcode (wsframe.Pong), data its payload (at most 125 bytes,
+// as the client's ping had it).
 type controlFrame struct {
 	kind int
 	data []byte
