@@ -13,7 +13,11 @@
 // domain ([Client.ListSessions], the admin query session.listSessions) and
 // hands it to presence.Tracker.Reconcile, which takes ghosts offline and
 // brings missed sessions online. Decisions stay in presence; this package
-// only translates. It imports presence and nothing of component.
+// only translates. The loop itself is package sessions' Reconciler (shared
+// with ejabberd's client), which [Reconciler] runs with [Client] as its
+// sessions.Source and without a probe: MongooseIM's policy of bringing
+// listed sessions online is unchanged. It imports presence and
+// component/sessions, nothing of component.
 //
 // [Client.Subscribe] and [Client.SubscribeAll] put the component on users'
 // rosters with a subscription both ways, which is how the component
