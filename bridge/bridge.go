@@ -141,7 +141,7 @@ func New(cfg Config) *Bridge {
 	b.started = time.Now()
 	b.metrics = newMetrics(cfg.Registerer, b)
 	b.upgrader = websocket.Upgrader{ReadBufferSize: 512, WriteBufferSize: 4096, WriteBufferPool: &sync.Pool{},
-		CheckOrigin: b.checkOrigin}
+		CheckOrigin: b.checkOrigin, Error: upgradeError}
 	b.handle("/v1/presence", get(b.guard(b.list)))
 	b.handle("/v1/presence/{jid}", get(b.guard(b.user)))
 	b.handle("/v1/presence/{jid}/history", get(b.guard(b.history)))
@@ -246,6 +246,18 @@ func (b *Bridge) checkOrigin(r *http.Request) bool {
 	}
 	u, err := url.Parse(origin)
 	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+// upgradeError answers a refused WebSocket upgrade in JSON, like every
+// other error: 403 forbidden for an Origin not allowed, bad_upgrade for a
+// request that is not a WebSocket handshake (gorilla's status: 400, 405
+// or 426).
+func upgradeError(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+	if status == http.StatusForbidden {
+		writeError(w, status, "forbidden", "the Origin is not allowed (-allowed-origins): "+reason.Error())
+		return
+	}
+	writeError(w, status, "bad_upgrade", reason.Error())
 }
 
 // authenticate runs Config.Authenticate; on failure it answers 401 and

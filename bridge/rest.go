@@ -6,11 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"mellium.im/xmpp/jid"
 
@@ -25,9 +30,13 @@ func accessOf(r *http.Request) Access {
 	return a
 }
 
-// guard authenticates and rate-limits a request before h runs.
+// guard checks the query, authenticates and rate-limits a request before
+// h runs.
 func (b *Bridge) guard(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if !checkQuery(w, r, false) {
+			return
+		}
 		a, ok := b.authenticate(w, r)
 		if !ok {
 			return
@@ -106,11 +115,35 @@ func (b *Bridge) user(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toUser(&u))
 }
 
+// checkQuery answers 400 and returns false for a query that does not
+// decode (url.Values drops such pairs, so "cursor=%%%" would read as no
+// cursor) and, unless token is true (the WebSocket upgrade, where browsers
+// cannot send a header), for a token in the URL, which logs and proxies
+// keep.
+func checkQuery(w http.ResponseWriter, r *http.Request, token bool) bool {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_query", "the query string does not decode: "+err.Error())
+		return false
+	}
+	if !token && q.Has("access_token") {
+		writeError(w, http.StatusBadRequest, "token_in_query", "access_token is accepted on the WebSocket upgrade only; send the header Authorization: Bearer <token>")
+		return false
+	}
+	return true
+}
+
+// pathJID returns the bare JID of the path's {jid}; a JID with a resource
+// (a '/', also written %2F) is a 400, not silently cut to the bare JID.
 func pathJID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	raw := r.PathValue("jid")
 	j, err := jid.Parse(raw)
-	if err != nil || j.Localpart() == "" {
+	switch {
+	case err != nil || j.Localpart() == "":
 		writeError(w, http.StatusBadRequest, "bad_jid", "not a user JID: "+raw)
+		return "", false
+	case j.Resourcepart() != "":
+		writeError(w, http.StatusBadRequest, "bad_jid", "give the bare JID, without a resource: "+raw)
 		return "", false
 	}
 	return j.Bare().String(), true
@@ -302,20 +335,16 @@ func (b *Bridge) webPresence(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "bad_request", "a user and a resource are needed")
 			return
 		}
+		if e := checkResource(res); e != nil {
+			writeError(w, e.status, e.code, e.msg)
+			return
+		}
 		b.cfg.Tracker.Apply(presence.Update{User: user, Resource: "web/" + res, Reason: presence.ReasonClient})
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	var body webPresenceJSON
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the body must be under 4 KiB")
-			return
-		}
-		writeError(w, http.StatusBadRequest, "bad_json", err.Error())
+	if !decodeJSON(w, r, &body) {
 		return
 	}
 	user, apiErr := b.publishWeb(subject, &body)
@@ -325,6 +354,48 @@ func (b *Bridge) webPresence(w http.ResponseWriter, r *http.Request) {
 	}
 	u, _ := b.cfg.Tracker.Get(user)
 	writeJSON(w, http.StatusOK, toUser(&u))
+}
+
+// decodeJSON reads a request's body, one JSON object of at most 4 KiB
+// without unknown fields, into v. It answers and returns false for a body
+// that is not declared JSON (415: a form or text/plain body is what a
+// cross-site page can post without a preflight), too large (413), not
+// JSON, or followed by anything but white space (400).
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be JSON, sent with Content-Type: application/json")
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, err = dec.Token(); err == io.EOF {
+			return true
+		} else if err == nil {
+			err = errors.New("more than one JSON value")
+		}
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the body must be under 4 KiB")
+		return false
+	}
+	writeError(w, http.StatusBadRequest, "bad_json", err.Error())
+	return false
+}
+
+// checkResource refuses a web resource that is empty, over 64 bytes, or
+// has control characters (NUL and the like end up in logs, databases and
+// dashboards).
+func checkResource(res string) *apiError {
+	if res == "" || len(res) > 64 {
+		return &apiError{http.StatusBadRequest, "bad_request", "resource (1-64 characters) is required; priority is -128..127"}
+	}
+	if !utf8.ValidString(res) || strings.ContainsFunc(res, unicode.IsControl) {
+		return &apiError{http.StatusBadRequest, "bad_request", "resource must be printable UTF-8, without control characters"}
+	}
+	return nil
 }
 
 // apiError is a client error with its HTTP status and code.
@@ -358,7 +429,10 @@ func (b *Bridge) publishWeb(subject string, body *webPresenceJSON) (string, *api
 			return "", &apiError{http.StatusBadRequest, "bad_show", "show must be available, chat, away, xa or dnd"}
 		}
 	}
-	if body.Resource == "" || len(body.Resource) > 64 || body.Priority < -128 || body.Priority > 127 {
+	if e := checkResource(body.Resource); e != nil {
+		return "", e
+	}
+	if body.Priority < -128 || body.Priority > 127 {
 		return "", &apiError{http.StatusBadRequest, "bad_request", "resource (1-64 characters) is required; priority is -128..127"}
 	}
 	ttl := time.Duration(body.TTL) * time.Second

@@ -18,6 +18,9 @@ import (
 func call(t *testing.T, srv *httptest.Server, method, path, body string) (int, http.Header, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -49,6 +49,9 @@ type clientMessage struct {
 // event that the client's filter and token let through, in sequence order.
 // See docs/api.md.
 func (b *Bridge) stream(w http.ResponseWriter, r *http.Request) {
+	if !checkQuery(w, r, true) {
+		return
+	}
 	access, ok := b.authenticate(w, r)
 	if !ok {
 		return

@@ -142,9 +142,12 @@ func fail(kind error, detail string) error {
 }
 
 // TokenFromRequest finds the token of r: the credentials of an
-// "Authorization: Bearer <token>" header (the scheme in any case), else
-// the query parameter "access_token", which browsers' WebSocket API needs
-// because it cannot set headers. ok is false when neither has a token.
+// "Authorization: Bearer <token>" header (the scheme in any case), else,
+// on a WebSocket upgrade only (IsWebSocketUpgrade), the query parameter
+// "access_token", which browsers' WebSocket API needs because it cannot
+// set headers. Anywhere else a token in the URL is not read: URLs end up
+// in access logs, proxies and browser history. ok is false when there is
+// no token it reads.
 func TokenFromRequest(r *http.Request) (token string, ok bool) {
 	if r == nil {
 		return "", false
@@ -154,10 +157,27 @@ func TokenFromRequest(r *http.Request) (token string, ok bool) {
 			return cred, true
 		}
 	}
-	if r.URL != nil {
+	if r.URL != nil && IsWebSocketUpgrade(r) {
 		if t := r.URL.Query().Get("access_token"); t != "" {
 			return t, true
 		}
 	}
 	return "", false
+}
+
+// IsWebSocketUpgrade reports whether r asks for a WebSocket (RFC 6455,
+// section 4.1): a GET with "Upgrade: websocket" and a Connection header
+// listing "upgrade", in any case.
+func IsWebSocketUpgrade(r *http.Request) bool {
+	if r.Method != http.MethodGet || !strings.EqualFold(strings.TrimSpace(r.Header.Get("Upgrade")), "websocket") {
+		return false
+	}
+	for _, v := range r.Header.Values("Connection") {
+		for opt := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(opt), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
 }

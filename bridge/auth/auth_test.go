@@ -61,35 +61,52 @@ func TestCanSee(t *testing.T) {
 }
 
 func TestTokenFromRequest(t *testing.T) {
+	ws := []string{"Upgrade: websocket", "Connection: Upgrade"}
 	tests := []struct {
 		name   string
+		method string // "" is GET
 		target string
 		auth   []string
+		hdr    []string // "Name: value"
 		want   string
 		wantOK bool
 	}{
-		{"bearer header", "/v1/presence", []string{"Bearer abc.def.ghi"}, "abc.def.ghi", true},
-		{"scheme in lower case", "/", []string{"bearer abc.def.ghi"}, "abc.def.ghi", true},
-		{"scheme in upper case", "/", []string{"BEARER abc"}, "abc", true},
-		{"extra spaces", "/", []string{"Bearer   abc  "}, "abc", true},
-		{"query parameter", "/v1/stream?access_token=abc.def.ghi", nil, "abc.def.ghi", true},
-		{"escaped query parameter", "/v1/stream?x=1&access_token=a%2Bb", nil, "a+b", true},
-		{"header wins over query", "/?access_token=fromquery", []string{"Bearer fromheader"}, "fromheader", true},
-		{"basic auth falls back to query", "/?access_token=q", []string{"Basic dXNlcjpwYXNz"}, "q", true},
-		{"basic auth only", "/", []string{"Basic dXNlcjpwYXNz"}, "", false},
-		{"bearer without token", "/", []string{"Bearer "}, "", false},
-		{"bearer without token, query", "/?access_token=q", []string{"Bearer"}, "q", true},
-		{"scheme glued to token", "/", []string{"Bearerabc"}, "", false},
-		{"empty query parameter", "/?access_token=", nil, "", false},
-		{"other query parameter", "/?token=abc", nil, "", false},
-		{"nothing", "/", nil, "", false},
-		{"first of two headers", "/", []string{"Bearer one", "Bearer two"}, "one", true},
+		{"bearer header", "", "/v1/presence", []string{"Bearer abc.def.ghi"}, nil, "abc.def.ghi", true},
+		{"scheme in lower case", "", "/", []string{"bearer abc.def.ghi"}, nil, "abc.def.ghi", true},
+		{"scheme in upper case", "", "/", []string{"BEARER abc"}, nil, "abc", true},
+		{"extra spaces", "", "/", []string{"Bearer   abc  "}, nil, "abc", true},
+		{"query parameter on an upgrade", "", "/v1/stream?access_token=abc.def.ghi", nil, ws, "abc.def.ghi", true},
+		{"escaped query parameter", "", "/v1/stream?x=1&access_token=a%2Bb", nil, ws, "a+b", true},
+		{"upgrade in other cases, Connection with a list", "", "/v1/stream?access_token=q", nil, []string{"Upgrade: WebSocket", "Connection: keep-alive, upgrade"}, "q", true},
+		{"query parameter on a plain request is not read", "", "/v1/stream?access_token=abc", nil, nil, "", false},
+		{"query parameter on a REST call is not read", "", "/v1/presence?access_token=abc", nil, []string{"Connection: keep-alive"}, "", false},
+		{"upgrade to something else", "", "/v1/stream?access_token=q", nil, []string{"Upgrade: h2c", "Connection: Upgrade"}, "", false},
+		{"upgrade without Connection", "", "/v1/stream?access_token=q", nil, []string{"Upgrade: websocket"}, "", false},
+		{"POST with upgrade headers", "POST", "/v1/webpresence?access_token=q", nil, ws, "", false},
+		{"header wins over query", "", "/?access_token=fromquery", []string{"Bearer fromheader"}, ws, "fromheader", true},
+		{"basic auth falls back to query", "", "/?access_token=q", []string{"Basic dXNlcjpwYXNz"}, ws, "q", true},
+		{"basic auth only", "", "/", []string{"Basic dXNlcjpwYXNz"}, nil, "", false},
+		{"bearer without token", "", "/", []string{"Bearer "}, nil, "", false},
+		{"bearer without token, query", "", "/?access_token=q", []string{"Bearer"}, ws, "q", true},
+		{"scheme glued to token", "", "/", []string{"Bearerabc"}, nil, "", false},
+		{"empty query parameter", "", "/?access_token=", nil, ws, "", false},
+		{"other query parameter", "", "/?token=abc", nil, ws, "", false},
+		{"nothing", "", "/", nil, nil, "", false},
+		{"first of two headers", "", "/", []string{"Bearer one", "Bearer two"}, nil, "one", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest("GET", tt.target, nil)
+			method := tt.method
+			if method == "" {
+				method = "GET"
+			}
+			r := httptest.NewRequest(method, tt.target, nil)
 			for _, a := range tt.auth {
 				r.Header.Add("Authorization", a)
+			}
+			for _, h := range tt.hdr {
+				k, v, _ := strings.Cut(h, ": ")
+				r.Header.Add(k, v)
 			}
 			got, ok := TokenFromRequest(r)
 			if got != tt.want || ok != tt.wantOK {

@@ -6,8 +6,9 @@
 //
 // Build one Verifier at start-up with NewVerifier; it reads every key file
 // then and never again, and is safe for concurrent use. For each request,
-// TokenFromRequest finds the token (an "Authorization: Bearer" header, else
-// the "access_token" query parameter, which browsers need for WebSockets),
+// TokenFromRequest finds the token (an "Authorization: Bearer" header, else,
+// on a WebSocket upgrade only, the "access_token" query parameter, which
+// browsers need for WebSockets),
 // Verify checks it, and Claims.CanSee filters what the client gets.
 //
 // # Tokens

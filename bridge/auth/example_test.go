@@ -63,6 +63,8 @@ func ExampleVerifier() {
 
 	// The bridge, for each request.
 	r := httptest.NewRequest("GET", "/v1/stream?access_token="+token, nil)
+	r.Header.Set("Upgrade", "websocket") // a token in the URL is read on a WebSocket upgrade only
+	r.Header.Set("Connection", "Upgrade")
 	tok, ok := auth.TokenFromRequest(r)
 	if !ok {
 		log.Fatal("no token")
