@@ -139,7 +139,9 @@ func (c *Component) Probe(ctx context.Context, users []string) (sent int, err er
 		if s == nil {
 			return sent, fmt.Errorf("component: probe: %w", ErrNotConnected)
 		}
-		if err := s.Encode(ctx, outPresence{From: c.addr, To: bare, Type: "probe"}); err != nil {
+		// c.probe records the probe, so that the answer counts as the
+		// server's (presence.Update.Answer), as the resync's do.
+		if err := c.probe(ctx, s, bare); err != nil {
 			if ctx.Err() != nil {
 				return sent, fmt.Errorf("component: probe: %w", context.Cause(ctx))
 			}
