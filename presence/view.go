@@ -31,11 +31,11 @@ func (v *View) Len() int { return v.all.Len() }
 // Get returns one user's presence, and false if the user is unknown.
 // O(log users); the User shares its Resources with the View.
 func (v *View) Get(jid string) (User, bool) {
-	w, ok := v.all.Get(&view{User: User{JID: jid}})
+	w, ok := v.all.Get(pivot(jid))
 	if !ok {
 		return User{}, false
 	}
-	return w.User, true
+	return w.v.User, true
 }
 
 // Counts returns the users by domain label and state, and the online
@@ -95,7 +95,7 @@ type Query struct {
 
 // source is one ordered stream of candidates of a query.
 type source struct {
-	it  btree.IterG[*view]
+	it  btree.IterG[item]
 	cur *view
 	ok  bool
 	// domain, if not empty, is the one domain wanted from a bucket that
@@ -118,7 +118,7 @@ func (s *source) next() {
 		return
 	}
 	for s.ok = s.it.Next(); s.ok; s.ok = s.it.Next() {
-		if s.cur = s.it.Item(); s.domain == "" || domainOf(s.cur.JID) == s.domain {
+		if s.cur = s.it.Item().v; s.domain == "" || domainOf(s.cur.JID) == s.domain {
 			return
 		}
 	}
@@ -145,12 +145,12 @@ func (v *View) compile(q *Query) (*plan, error) {
 		}
 		p.states[i], p.anyOf = true, true
 	}
-	pivot := &view{User: User{JID: q.After}}
+	from := pivot(q.After)
 	addTree := func(t *tree, domain string, label, state int) {
 		s := &source{it: t.Iter(), domain: domain, whole: domain == "" && q.After == "" && label >= 0, label: label, stat: state}
-		s.ok = s.it.Seek(pivot)
+		s.ok = s.it.Seek(from)
 		for s.ok {
-			s.cur = s.it.Item()
+			s.cur = s.it.Item().v
 			if (q.After == "" || s.cur.JID != q.After) && (domain == "" || domainOf(s.cur.JID) == domain) {
 				break
 			}
@@ -194,8 +194,8 @@ func (v *View) compile(q *Query) (*plan, error) {
 		if jid <= q.After || domains[domainOf(jid)] {
 			continue // before the cursor, or the domain brings it already
 		}
-		if w, ok := v.all.Get(&view{User: User{JID: jid}}); ok && (!p.anyOf || p.states[w.state]) {
-			list = append(list, w)
+		if w, ok := v.all.Get(pivot(jid)); ok && (!p.anyOf || p.states[w.v.state]) {
+			list = append(list, w.v)
 		}
 	}
 	if len(list) > 0 {

@@ -1,0 +1,194 @@
+package presence
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The read benchmarks run at 1,000,000 users (the default -max-users):
+// 3 served domains and 1 % of users in 100 others, one resource each, a
+// quarter of them away and every tenth offline. The reader operations
+// (a REST page, counts, a scrape, a WebSocket connect) are in
+// reads_ops_test.go; testdata/reads_ops_baseline.go.txt has them for the
+// design before the index, so that the same file measures both
+// (docs/benchmarks.md has the method).
+
+const readUsers = 1_000_000
+
+var (
+	readOnce sync.Once
+	readTr   *Tracker
+	readJIDs []string
+)
+
+func readDomain(i int) string {
+	if i%100 == 99 {
+		return fmt.Sprintf("d%d.example", i%10000/100)
+	}
+	return [3]string{"example.org", "example.net", "example.com"}[i%3]
+}
+
+// readTracker builds the 1,000,000 users once per process.
+func readTracker(b *testing.B) (*Tracker, []string) {
+	readOnce.Do(func() {
+		readJIDs = make([]string, readUsers)
+		for i := range readJIDs {
+			readJIDs[i] = fmt.Sprintf("user%07d@%s", (i*7919)%readUsers, readDomain(i))
+		}
+		readTr = newReadTracker()
+		for i, j := range readJIDs {
+			show := ShowNone
+			if i%4 == 1 {
+				show = ShowAway
+			}
+			readTr.Apply(Update{User: j, Resource: "pc", Available: true, Show: show, Status: statuses[0]})
+			if i%10 == 3 {
+				readTr.Apply(Update{User: j, Resource: "pc"})
+			}
+		}
+	})
+	return readTr, readJIDs
+}
+
+// pageQueries are the REST pages the readers ask for: limit 100, a random
+// cursor, with and without filters.
+var pageQueries = []struct {
+	name    string
+	domains []string
+	shows   []string
+}{
+	{"all", nil, nil},
+	{"domain", []string{"example.net"}, nil},
+	{"show", nil, []string{"away"}},
+	{"domain+show", []string{"example.com"}, []string{"dnd", "away"}},
+	{"other-domain", []string{"d7.example"}, nil},
+}
+
+func BenchmarkPage(b *testing.B) {
+	tr, jids := readTracker(b)
+	for _, pq := range pageQueries {
+		b.Run(pq.name, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			b.ReportAllocs()
+			for b.Loop() {
+				if n := readPage(tr, jids[rng.IntN(len(jids))], pq.domains, pq.shows, 100); n > 100 {
+					b.Fatal(n)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkCounts(b *testing.B) {
+	tr, _ := readTracker(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if readCounts(tr) == 0 {
+			b.Fatal("no users")
+		}
+	}
+}
+
+func BenchmarkScrape(b *testing.B) {
+	tr, _ := readTracker(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if readScrape(tr) == 0 {
+			b.Fatal("no series")
+		}
+	}
+}
+
+func BenchmarkConnect(b *testing.B) {
+	tr, _ := readTracker(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		readConnect(tr)
+	}
+}
+
+// BenchmarkApplyDuringReads: 2 goroutines apply status changes to random
+// users (b.N in all) while, with readers, 4 others each repeat one kind of
+// read with a pause of 1 ms after each (REST pages, counts, scrapes,
+// WebSocket connects). It reports the updates per second and the 99.9th
+// percentile of the time one Apply took (its wait for the lock included).
+func BenchmarkApplyDuringReads(b *testing.B) {
+	tr, jids := readTracker(b)
+	for _, readers := range []bool{false, true} {
+		b.Run(fmt.Sprintf("readers=%v", readers), func(b *testing.B) {
+			stop := make(chan struct{})
+			var rwg sync.WaitGroup
+			var reads atomic.Int64
+			if readers {
+				ops := []func(*rand.Rand){
+					func(r *rand.Rand) {
+						pq := pageQueries[r.IntN(len(pageQueries))]
+						readPage(tr, jids[r.IntN(len(jids))], pq.domains, pq.shows, 100)
+					},
+					func(*rand.Rand) { readCounts(tr) },
+					func(*rand.Rand) { readScrape(tr) },
+					func(*rand.Rand) { readConnect(tr) },
+				}
+				for i, op := range ops {
+					rwg.Add(1)
+					go func() {
+						defer rwg.Done()
+						r := rand.New(rand.NewPCG(uint64(i), 9))
+						for {
+							select {
+							case <-stop:
+								return
+							default:
+							}
+							op(r)
+							reads.Add(1)
+							time.Sleep(time.Millisecond)
+						}
+					}()
+				}
+				time.Sleep(50 * time.Millisecond) // the readers are under way
+			}
+			const writers = 2
+			waits := make([][]time.Duration, writers)
+			var wwg sync.WaitGroup
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			for w := range writers {
+				n := b.N / writers
+				if w == 0 {
+					n += b.N % writers
+				}
+				waits[w] = make([]time.Duration, 0, n)
+				wwg.Add(1)
+				go func() {
+					defer wwg.Done()
+					r := rand.New(rand.NewPCG(uint64(w), 7))
+					u := Update{Resource: "pc", Available: true}
+					for i := range n {
+						u.User, u.Status = jids[r.IntN(len(jids))], statuses[i%2]
+						t0 := time.Now()
+						tr.Apply(u)
+						waits[w] = append(waits[w], time.Since(t0))
+					}
+				}()
+			}
+			wwg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			close(stop)
+			rwg.Wait()
+			all := slices.Concat(waits...)
+			slices.Sort(all)
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "updates/s")
+			b.ReportMetric(float64(all[len(all)*999/1000].Nanoseconds()), "p99.9-ns")
+			b.ReportMetric(float64(all[len(all)-1].Nanoseconds()), "max-ns")
+			b.ReportMetric(float64(reads.Load())/elapsed.Seconds(), "reads/s")
+		})
+	}
+}

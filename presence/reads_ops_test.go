@@ -1,0 +1,49 @@
+package presence
+
+// The reader operations of reads_bench_test.go, done as the readers do
+// them with the index (bridge/rest.go, cmd/presenced/metrics.go,
+// bridge/stream.go); testdata/reads_ops_baseline.go.txt has the same with
+// Snapshot, for the design before it.
+
+func newReadTracker() *Tracker {
+	return New(Options{Domains: []string{"example.org", "example.net", "example.com"}})
+}
+
+// readPage returns how many users one page (limit) after the cursor has.
+func readPage(tr *Tracker, after string, domains, shows []string, limit int) int {
+	n := 0
+	_ = tr.View().Range(Query{After: after, Domains: domains, States: shows}, func(*User) bool {
+		n++
+		return n <= limit // one more, for the next cursor
+	})
+	return min(n, limit)
+}
+
+func readCounts(tr *Tracker) int {
+	n := 0
+	for _, d := range tr.Counts().Domains {
+		n += d.Total()
+	}
+	return n
+}
+
+// readScrape returns the series of presence_tracker_users.
+func readScrape(tr *Tracker) int {
+	n := 0
+	for _, d := range tr.Counts().Domains {
+		for _, k := range d.Users {
+			if k > 0 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// readConnect is the tracker's part of a WebSocket connect: the snapshot
+// and the subscription (the bridge encodes one snapshot per feed position
+// for all such clients).
+func readConnect(tr *Tracker) {
+	_, sub := tr.SubscribeView(Filter{}, 16)
+	sub.Close()
+}
