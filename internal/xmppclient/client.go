@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
-	"net"
 	"strconv"
 
 	"mellium.im/xmpp"
@@ -16,7 +15,7 @@ import (
 type Client struct {
 	JID     jid.JID // the bound full JID
 	session *xmpp.Session
-	conn    net.Conn
+	conn    *gate
 	done    chan struct{} // closed when the serve loop ends
 	err     error         // the serve loop's result, set before done closes
 }
@@ -35,10 +34,14 @@ type Presence struct {
 	Show     string // "", away, chat, dnd, xa
 	Status   string
 	Priority int
+	// To, if set, makes it directed presence (RFC 6121 §4.6) to this
+	// address alone; empty means broadcast to the roster.
+	To string
 }
 
 type presenceStanza struct {
 	XMLName  xml.Name `xml:"jabber:client presence"`
+	To       string   `xml:"to,attr,omitempty"`
 	ID       string   `xml:"id,attr,omitempty"`
 	Type     string   `xml:"type,attr,omitempty"`
 	Show     string   `xml:"show,omitempty"`
@@ -50,7 +53,7 @@ type presenceStanza struct {
 // presence, which also makes the server send the user's presence to the
 // component).
 func (c *Client) Presence(ctx context.Context, p Presence) error {
-	st := presenceStanza{Show: p.Show, Status: p.Status}
+	st := presenceStanza{To: p.To, Show: p.Show, Status: p.Status}
 	if p.Priority != 0 {
 		st.Priority = strconv.Itoa(p.Priority)
 	}
@@ -64,8 +67,12 @@ func (c *Client) Unavailable(ctx context.Context) error {
 }
 
 // Close ends the stream cleanly; the server then sends unavailable presence
-// on the client's behalf.
+// on the client's behalf. A frozen client cannot: it is killed instead.
 func (c *Client) Close() error {
+	if c.conn.isFrozen() {
+		c.Kill()
+		return nil
+	}
 	err := c.session.Close()
 	cerr := c.conn.Close()
 	<-c.done
@@ -78,6 +85,12 @@ func (c *Client) Kill() {
 	c.conn.Close()
 	<-c.done
 }
+
+// Freeze makes the client stop: it reads nothing and writes nothing any
+// more, while its TCP connection stays open, as a process stopped with
+// SIGSTOP or a laptop gone to sleep behind a NAT that keeps the flow.
+// Kill and Close still end it.
+func (c *Client) Freeze() { c.conn.freeze() }
 
 // Done is closed when the session ends: the server closed it, or Close or
 // Kill ran.

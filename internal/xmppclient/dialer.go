@@ -9,7 +9,11 @@ import (
 
 	"mellium.im/sasl"
 	"mellium.im/xmpp"
+	"mellium.im/xmpp/disco"
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/mux"
+	"mellium.im/xmpp/ping"
+	"mellium.im/xmpp/stanza"
 )
 
 // Dialer logs clients in like Dial, with a time limit on the whole login
@@ -22,6 +26,35 @@ type Dialer struct {
 	// Timeout bounds dialing and stream negotiation (STARTTLS, SASL,
 	// resource binding); zero means 30 seconds.
 	Timeout time.Duration
+	// Answers says which queries the client answers; the zero value,
+	// AnswerNone, answers every query with an error.
+	Answers Answers
+}
+
+// Answers says which queries (IQ get) a client answers with a result;
+// every other query gets service-unavailable, as mellium sends for a query
+// nobody handled.
+type Answers int
+
+const (
+	// AnswerNone: a minimal client, without XEP-0199 and XEP-0030.
+	AnswerNone Answers = iota
+	// AnswerDisco: disco#info (XEP-0030) only; pings get an error, as from
+	// the many clients that do not implement XEP-0199.
+	AnswerDisco
+	// AnswerPing: XEP-0199 pings and disco#info, as most clients.
+	AnswerPing
+)
+
+// handler returns the handler of the client's incoming stanzas.
+func (a Answers) handler() xmpp.Handler {
+	switch a {
+	case AnswerDisco:
+		return mux.New(stanza.NSClient, disco.Handle())
+	case AnswerPing:
+		return mux.New(stanza.NSClient, disco.Handle(), ping.Handle())
+	}
+	return nil
 }
 
 // Dial connects and logs in as j, as the package's Dial does.
@@ -33,10 +66,11 @@ func (d Dialer) Dial(ctx context.Context, addr string, j jid.JID, password strin
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var nd net.Dialer
-	conn, err := nd.DialContext(ctx, "tcp", addr)
+	raw, err := nd.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("xmppclient: dial %s: %w", addr, err)
 	}
+	conn := newGate(raw)
 	deadline, _ := ctx.Deadline()
 	if err := conn.SetDeadline(deadline); err != nil {
 		conn.Close()
@@ -63,8 +97,9 @@ func (d Dialer) Dial(ctx context.Context, addr string, j jid.JID, password strin
 		return nil, fmt.Errorf("xmppclient: log in as %s: %w", j, err)
 	}
 	c := &Client{JID: s.LocalAddr(), session: s, conn: conn, done: make(chan struct{})}
+	h := d.Answers.handler()
 	go func() {
-		c.err = s.Serve(nil)
+		c.err = s.Serve(h)
 		close(c.done)
 	}()
 	return c, nil
