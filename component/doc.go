@@ -10,8 +10,9 @@
 // once, whole, and applied to a presence.Tracker. After every (re)connect the
 // component probes every user it knows; the server answers for each online
 // resource, and whatever no answer confirmed within Config.ProbeWait is
-// marked offline (reason reconcile), so a server restart or a lost link
-// leaves no ghosts.
+// marked offline (reason reconcile) for users whose server answers probes,
+// or pinged for the others (users known by directed presence), so a server
+// restart or a lost link leaves no ghosts.
 //
 // While the link is up, a heartbeat loop (heartbeat.go) pings every
 // resource that stayed silent for Config.PingInterval (XEP-0199, to the full
@@ -29,6 +30,20 @@
 // mux, and every other IQ get or set with a stanza error.
 //
 // # Design decisions
+//
+// The client's word and the server's are told apart: presence that arrives
+// within a probe's window (probes.go) is taken as the server's answer
+// (presence.Update.Answer), which the server gives from cached presence even
+// for a client that froze, and so keeps a resource through a probe round
+// but not through a ping. An error answer to a ping is followed by a
+// disco#info query, which only a live client answers with a result (the
+// server answers errors for gone sessions), before a probe settles it.
+// Alternatives considered: taking every presence as the client's (a frozen
+// resource next to a live sibling then stayed online for ever, as each probe
+// that settled the sibling confirmed it too); telling answers by their
+// delay stamp (not every server stamps them, and clients may stamp their
+// own); settling an error answer by the probe alone (directed-presence
+// users, whom the server answers no probe for, went offline while online).
 //
 // Presence is handled before the mux, not through it: mellium's mux calls a
 // presence handler once per child element, so a stanza with show and status
