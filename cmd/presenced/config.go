@@ -79,6 +79,7 @@ func settings(o *Options, level *string) []setting {
 		{key: "store", def: "memory", help: "where presence is mirrored: memory, or a PostgreSQL URL postgres://...", dst: &o.Store, group: "Store"},
 		{key: "retention", def: "0", kind: kDuration, help: "with PostgreSQL: how long history and ended sessions are kept (e.g. 2160h); 0 keeps them", dst: &o.Retention, group: "Store"},
 
+		{key: "domains", kind: kList, help: "the XMPP domains presenced serves, for the domain label of metrics and counts (others count as other); the -jid's parent domain and -reconcile-domains are served too", dst: &o.Domains, group: "Limits"},
 		{key: "max-users", def: "1000000", kind: kInt, help: "users tracked at most, online or remembered offline; offline ones are forgotten first; 0: no bound", dst: &o.MaxUsers, group: "Limits"},
 		{key: "max-resources", def: "32", kind: kInt, help: "online resources of one user at most; 0: no bound", dst: &o.MaxResources, group: "Limits"},
 		{key: "max-stanza", def: "65536", kind: kInt, positive: true, help: "bytes of one presence stanza at most (text of names, attributes and content)", dst: &o.MaxStanza, group: "Limits"},

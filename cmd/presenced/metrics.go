@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,12 +39,16 @@ func newRegistry(t *presence.Tracker) *prometheus.Registry {
 	return reg
 }
 
-// trackerCollector reports the tracker's state at each scrape: O(users).
+// trackerCollector reports the tracker's state at each scrape from the
+// counts the tracker keeps as changes happen: O(served domains), whatever
+// the users. The domain label takes the tracker's served domains
+// (presence.Options.Domains) and "other" only, so what clients send
+// (a web presence in any domain) adds no series.
 type trackerCollector struct{ t *presence.Tracker }
 
 var (
 	usersDesc = prometheus.NewDesc("presence_tracker_users",
-		"Known users by aggregate show (offline included) and domain.", []string{"show", "domain"}, nil)
+		"Known users by aggregate show (offline included) and domain: a served domain, or other.", []string{"show", "domain"}, nil)
 	resourcesDesc = prometheus.NewDesc("presence_tracker_resources",
 		"Online resources.", nil, nil)
 	eventsDesc = prometheus.NewDesc("presence_tracker_events_total",
@@ -62,21 +65,19 @@ func (c trackerCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c trackerCollector) Collect(ch chan<- prometheus.Metric) {
-	users, seq := c.t.Snapshot()
-	type key struct{ show, domain string }
-	counts := map[key]int{}
+	counts := c.t.Counts()
+	states := presence.StateNames()
 	resources := 0
-	for i := range users {
-		u := &users[i]
-		_, domain, _ := strings.Cut(u.JID, "@")
-		counts[key{u.State(), domain}]++
-		resources += len(u.Resources)
-	}
-	for k, n := range counts {
-		ch <- prometheus.MustNewConstMetric(usersDesc, prometheus.GaugeValue, float64(n), k.show, k.domain)
+	for _, d := range counts.Domains {
+		// Every state of every label, zeros included: a series does not
+		// come and go with the users.
+		for s, n := range d.Users {
+			ch <- prometheus.MustNewConstMetric(usersDesc, prometheus.GaugeValue, float64(n), states[s], d.Domain)
+		}
+		resources += d.Resources
 	}
 	ch <- prometheus.MustNewConstMetric(resourcesDesc, prometheus.GaugeValue, float64(resources))
-	ch <- prometheus.MustNewConstMetric(eventsDesc, prometheus.CounterValue, float64(seq))
+	ch <- prometheus.MustNewConstMetric(eventsDesc, prometheus.CounterValue, float64(counts.Seq))
 	ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(c.t.Refused()))
 }
 

@@ -57,6 +57,9 @@ type Options struct {
 	RatePerSecond float64
 	// MaxUsers, MaxResources: see presence.Options; zero means no bound.
 	MaxUsers, MaxResources int
+	// Domains are served besides the JID's parent domain and
+	// ReconcileDomains (see servedDomains); nil adds none.
+	Domains []string
 	// MaxStanza, UserRate: see component.Config; zero means its default.
 	MaxStanza, UserRate int
 	// StreamWriters: see bridge.Config.StreamWriters; zero means its
@@ -129,7 +132,7 @@ func Run(ctx context.Context, opts Options) error {
 		log = slog.Default()
 	}
 
-	tracker := presence.New(presence.Options{MaxUsers: opts.MaxUsers, MaxResources: opts.MaxResources})
+	tracker := presence.New(presence.Options{MaxUsers: opts.MaxUsers, MaxResources: opts.MaxResources, Domains: servedDomains(opts)})
 	reg := newRegistry(tracker)
 	var st store.Store = memstore.New()
 	storeName := "memory"
