@@ -69,28 +69,37 @@ func TestRealTrafficMatchesTheSpec(t *testing.T) {
 	cases := []struct {
 		method, path, body string
 		code               int
+		ctype              string // "": application/json when there is a body
 	}{
-		{"GET", "/v1/presence", "", 200},
-		{"GET", "/v1/presence?domains=x&limit=1", "", 200},
-		{"GET", "/v1/presence?show=sleepy", "", 400},
-		{"GET", "/v1/presence/a@x", "", 200},
-		{"GET", "/v1/presence/b@y", "", 200},
-		{"GET", "/v1/presence/nobody@x", "", 404},
-		{"GET", "/v1/presence/a@x/history?since=2026-11-26T00:00:00Z", "", 200},
-		{"GET", "/v1/counts", "", 200},
-		{"POST", "/v1/webpresence", `{"jid":"a@x","resource":"tab","show":"dnd","ttl":30}`, 200},
-		{"POST", "/v1/webpresence", `{"jid":"a@x","resource":"tab","show":"bogus"}`, 400},
-		{"DELETE", "/v1/webpresence/tab?jid=a@x", "", 204},
-		{"GET", "/v1/health", "", 200},
-		{"GET", "/healthz", "", 200},
-		{"GET", "/readyz", "", 200},
-		{"GET", "/admin/v1/stats", "", 200},
-		{"GET", "/v1/openapi.yaml", "", 200},
+		{"GET", "/v1/presence", "", 200, ""},
+		{"GET", "/v1/presence?domains=x&limit=1", "", 200, ""},
+		{"GET", "/v1/presence?show=sleepy", "", 400, ""},
+		{"GET", "/v1/presence/a@x", "", 200, ""},
+		{"GET", "/v1/presence/b@y", "", 200, ""},
+		{"GET", "/v1/presence/nobody@x", "", 404, ""},
+		{"GET", "/v1/presence/a@x/history?since=2026-11-26T00:00:00Z", "", 200, ""},
+		{"GET", "/v1/counts", "", 200, ""},
+		{"POST", "/v1/webpresence", `{"jid":"a@x","resource":"tab","show":"dnd","ttl":30}`, 200, ""},
+		{"POST", "/v1/webpresence", `{"jid":"a@x","resource":"tab","show":"bogus"}`, 400, ""},
+		{"DELETE", "/v1/webpresence/tab?jid=a@x", "", 204, ""},
+		{"POST", "/v1/webpresence", `{"jid":"a@x","resource":"tab"}`, 415, "text/plain"},
+		{"POST", "/v1/webpresence", `{"jid":"a@x","resource":"tab"}{}`, 400, ""},
+		{"GET", "/v1/presence/a@x%2Fpc", "", 400, ""},
+		{"GET", "/v1/presence?cursor=%%%", "", 400, ""},
+		{"GET", "/v1/presence?access_token=abc", "", 400, ""},
+		{"GET", "/v1/stream", "", 400, ""},
+		{"GET", "/v1/health", "", 200, ""},
+		{"GET", "/healthz", "", 200, ""},
+		{"GET", "/readyz", "", 200, ""},
+		{"GET", "/admin/v1/stats", "", 200, ""},
+		{"GET", "/v1/openapi.yaml", "", 200, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {
 			req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
-			if c.body != "" {
+			if c.ctype != "" {
+				req.Header.Set("Content-Type", c.ctype)
+			} else if c.body != "" {
 				req.Header.Set("Content-Type", "application/json")
 			}
 			route, params, err := router.FindRoute(req)
