@@ -312,6 +312,7 @@ func (c *Component) session(ctx context.Context) (resynced bool, err error) {
 	c.privileged.Store(nil) // each link says afresh what it grants
 	c.connected.Store(true)
 	defer c.connected.Store(false)
+	defer c.attachLink(s)() // Probe sends on this link; Linked's watchers learn of it
 
 	// The resync runs beside Serve and stops with the link. Its mark is
 	// taken before Serve reads anything, so every report of this link
