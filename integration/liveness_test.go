@@ -209,3 +209,25 @@ func TestDirectedPresence(t *testing.T) {
 		t.Fatalf("after both left: %+v", u)
 	}
 }
+
+// TestUnavailableStatus: the status text of unavailable presence is the
+// user's last word, shown while offline.
+func TestUnavailableStatus(t *testing.T) {
+	d := startPresenced(t)
+	d.waitConnected(t, 1)
+	user, pw := newUser(t, true)
+	bare := user + "@" + env["XMPP_DOMAIN"]
+	c := liveClient(t, user, pw, "pc", xmppclient.AnswerPing, false)
+	d.waitResources(t, bare, 15*time.Second, c.JID.Resourcepart())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Goodbye(ctx, "gone home"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, bare+" offline with its last word", 10*time.Second, func() error {
+		if u, _ := d.user(t, bare); u.Online || u.Status != "gone home" {
+			return fmt.Errorf("online %v, status %q", u.Online, u.Status)
+		}
+		return nil
+	})
+}

@@ -62,8 +62,12 @@ func (c *Client) Presence(ctx context.Context, p Presence) error {
 }
 
 // Unavailable broadcasts unavailable presence; the session stays open.
-func (c *Client) Unavailable(ctx context.Context) error {
-	return c.session.Encode(ctx, presenceStanza{Type: string(stanza.UnavailablePresence)})
+func (c *Client) Unavailable(ctx context.Context) error { return c.Goodbye(ctx, "") }
+
+// Goodbye broadcasts unavailable presence with a status text (RFC 6121
+// §4.5.1: a last word such as "gone home"); the session stays open.
+func (c *Client) Goodbye(ctx context.Context, status string) error {
+	return c.session.Encode(ctx, presenceStanza{Type: string(stanza.UnavailablePresence), Status: status})
 }
 
 // Close ends the stream cleanly; the server then sends unavailable presence
