@@ -71,14 +71,19 @@ func accounts(f *adhoc.Form, field string) ([]string, error) {
 	return out, nil
 }
 
+// onlineStates are the aggregate states of an online user.
+var onlineStates = []string{"available", "chat", "away", "xa", "dnd"}
+
+// onlineUsers returns the online users keep accepts, in JID order, read
+// from a View: the tracker's lock is held for O(domains), not O(users).
 func (c *Component) onlineUsers(keep func(*presence.User) bool) []presence.User {
-	users, _ := c.cfg.Tracker.Snapshot()
-	out := users[:0]
-	for i := range users {
-		if users[i].Online && keep(&users[i]) {
-			out = append(out, users[i])
+	var out []presence.User
+	_ = c.cfg.Tracker.View().Range(presence.Query{States: onlineStates}, func(u *presence.User) bool {
+		if keep(u) {
+			out = append(out, *u)
 		}
-	}
+		return true
+	})
 	return out
 }
 
@@ -98,7 +103,10 @@ func (c *Component) adminCommands() []adhoc.Command {
 	done := func(f *adhoc.Form) (adhoc.Response, error) { return adhoc.Response{Done: true, Form: f}, nil }
 	return []adhoc.Command{
 		{Node: nodeOnlineNum, Name: "Get Number of Online Users", Run: func(adhoc.Request) (adhoc.Response, error) {
-			n := len(c.onlineUsers(func(*presence.User) bool { return true }))
+			n := 0
+			for _, d := range c.cfg.Tracker.Counts().Domains {
+				n += d.Online() // kept as changes happen: O(domains)
+			}
 			return done(result(adhoc.Field{Var: "onlineusersnum", Label: "Online users", Values: []string{strconv.Itoa(n)}}))
 		}},
 		{Node: nodeOnlineList, Name: "Get List of Online Users", Run: func(adhoc.Request) (adhoc.Response, error) {
@@ -173,12 +181,21 @@ func (c *Component) adminCommands() []adhoc.Command {
 			return adhoc.Response{Done: true, Note: fmt.Sprintf("%d resources marked offline (reason admin)", n)}, nil
 		}},
 		{Node: nodeStats, Name: "Presence statistics by show and domain", Run: func(adhoc.Request) (adhoc.Response, error) {
-			users, _ := c.cfg.Tracker.Snapshot()
+			// Counts kept as changes happen, by served domain (and other):
+			// O(domains), whatever the users.
 			counts := map[string]int{}
-			for i := range users {
-				_, dom, _ := strings.Cut(users[i].JID, "@")
-				counts["show "+users[i].State()]++
-				counts["domain "+dom]++
+			users := 0
+			states := presence.StateNames()
+			for _, d := range c.cfg.Tracker.Counts().Domains {
+				for s, n := range d.Users {
+					if n > 0 {
+						counts["show "+states[s]] += n
+					}
+				}
+				if n := d.Total(); n > 0 {
+					counts["domain "+d.Domain] += n
+				}
+				users += d.Total()
 			}
 			keys := make([]string, 0, len(counts))
 			for k := range counts {
@@ -191,7 +208,7 @@ func (c *Component) adminCommands() []adhoc.Command {
 			}
 			f := &adhoc.Form{Type: "result", Fields: []adhoc.Field{
 				{Var: "FORM_TYPE", Type: "hidden", Values: []string{nsPresenced}},
-				{Var: "users", Label: "Known users", Values: []string{strconv.Itoa(len(users))}},
+				{Var: "users", Label: "Known users", Values: []string{strconv.Itoa(users)}},
 				{Var: "counts", Type: "text-multi", Label: "Users by show and by domain", Values: lines},
 			}}
 			return done(f)

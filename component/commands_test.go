@@ -87,8 +87,16 @@ func TestCommandsRun(t *testing.T) {
 	if n, _ := sub.TryRead(buf); n != 1 || buf[0].User != "bob@localhost" || buf[0].Reason != presence.ReasonAdmin {
 		t.Fatalf("end-user-session: %+v", buf[:n])
 	}
-	if got := feed(t, c, command(boss, nodeStats, ">")); !strings.Contains(got, "domain localhost: 2") {
+	if got := feed(t, c, command(boss, nodeStats, ">")); !strings.Contains(got, "domain localhost: 2") ||
+		!strings.Contains(got, "show offline: 1") || !strings.Contains(got, "show away: 1") || strings.Contains(got, "show dnd") {
 		t.Fatalf("stats: %s", got)
+	}
+	// The counts and lists follow the change.
+	if got := feed(t, c, command(boss, nodeOnlineNum, ">")); !strings.Contains(got, ">1</value>") {
+		t.Fatalf("online users num after end-user-session: %s", got)
+	}
+	if got := feed(t, c, command(boss, nodeOnlineList, ">")); strings.Contains(got, "bob@localhost") || !strings.Contains(got, "alice@localhost") {
+		t.Fatalf("online users list after end-user-session: %s", got)
 	}
 	if got := feed(t, c, command(boss, nodeReconcileNow, ">")); !strings.Contains(got, "probe sweep started") || len(c.sweepNow) != 1 {
 		t.Fatalf("reconcile-now: %s", got)
