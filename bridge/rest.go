@@ -19,6 +19,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/presenced/presenced/bridge/auth"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -80,22 +81,21 @@ func (b *Bridge) list(w http.ResponseWriter, r *http.Request) {
 		}
 		after = string(raw)
 	}
-	users, seq := b.cfg.Tracker.Snapshot() // sorted by JID
-	start, _ := slices.BinarySearchFunc(users, after, func(u presence.User, jid string) int { return strings.Compare(u.JID, jid) })
-	if after != "" && start < len(users) && users[start].JID == after {
-		start++
-	}
-	out := listJSON{Seq: seq, Users: []userJSON{}}
-	for i := start; i < len(users); i++ {
-		u := toUser(&users[i])
-		if !f.user(u.JID) || !f.show(u.Show) {
-			continue
-		}
+	// A View, not a copy of everyone: the page costs O(page + log users)
+	// and holds up no update (presence.View.Range).
+	v := b.cfg.Tracker.View()
+	out := listJSON{Seq: v.Seq(), Users: []userJSON{}}
+	err = v.Range(trackerQuery(f, after), func(u *presence.User) bool {
 		if len(out.Users) == limit {
 			out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(out.Users[limit-1].JID))
-			break
+			return false
 		}
-		out.Users = append(out.Users, u)
+		out.Users = append(out.Users, toUser(u))
+		return true
+	})
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_filter", err.Error())
+		return
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -171,38 +171,92 @@ func (b *Bridge) counts(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_filter", err.Error())
 		return
 	}
-	users, seq := b.cfg.Tracker.Snapshot()
-	out, _ := countUsers(users, f)
-	out.Seq = seq
+	out, _, err := countView(b.cfg.Tracker.View(), f)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_filter", err.Error())
+		return
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// countUsers counts the users f lets through, by show and domain, and
-// their online resources.
-func countUsers(users []presence.User, f *viewFilter) (out countsJSON, resources int) {
-	out = countsJSON{ByShow: map[string]int{}, ByDomain: map[string]domainCountsJSON{}}
-	for _, s := range []string{"available", "chat", "away", "xa", "dnd", "offline"} {
+// countView counts the users f lets through, by show and domain (a
+// served domain, one the filter names, or other), and their online
+// resources: from the counts the tracker keeps, O(domains), unless the
+// filter names users, domains that are not served, or an Access that is
+// not a token's claims (then O(users it selects)).
+func countView(v *presence.View, f *viewFilter) (out countsJSON, resources int, err error) {
+	out = countsJSON{Seq: v.Seq(), ByShow: map[string]int{}, ByDomain: map[string]domainCountsJSON{}}
+	states := presence.StateNames()
+	for _, s := range states {
 		out.ByShow[s] = 0
 	}
-	for i := range users {
-		u := &users[i]
-		show := wireShow(u.Online, u.Show)
-		if !f.user(u.JID) || !f.show(show) {
-			continue
-		}
-		_, dom, _ := strings.Cut(u.JID, "@")
-		d := out.ByDomain[dom]
-		d.Users++
-		out.Users++
-		if u.Online {
-			d.Online++
-			out.Online++
-		}
-		out.ByDomain[dom] = d
-		out.ByShow[show]++
-		resources += len(u.Resources)
+	counts, err := v.Count(trackerQuery(f, ""))
+	if err != nil {
+		return out, 0, err
 	}
-	return out, resources
+	for _, c := range counts {
+		d := out.ByDomain[c.Domain]
+		d.Users += c.Total()
+		d.Online += c.Online()
+		out.ByDomain[c.Domain] = d
+		out.Users += c.Total()
+		out.Online += c.Online()
+		for s, n := range c.Users {
+			out.ByShow[states[s]] += n
+		}
+		resources += c.Resources
+	}
+	return out, resources, nil
+}
+
+// trackerQuery turns f into a query of the tracker's index whose
+// candidates are the users f and its token allow: for a token's claims,
+// their domains and users intersected with f's, so that a page or a count
+// visits no user the token may not see; any other Access is checked user
+// by user (Match).
+func trackerQuery(f *viewFilter, after string) presence.Query {
+	keys := func(m map[string]bool) []string {
+		out := make([]string, 0, len(m))
+		for k := range m {
+			out = append(out, k)
+		}
+		return out
+	}
+	q := presence.Query{After: after, Domains: keys(f.domains), Users: keys(f.users), States: keys(f.shows)}
+	c, ok := f.access.(*auth.Claims)
+	switch {
+	case f.access == nil || ok && c.SeesAll():
+		return q
+	case !ok || c == nil:
+		q.Match = f.user
+		return q
+	case len(q.Domains)+len(q.Users) == 0:
+		q.Domains, q.Users = c.Domains, c.Users
+		return q
+	}
+	var ds, us []string
+	for _, d := range q.Domains {
+		if slices.Contains(c.Domains, d) {
+			ds = append(ds, d)
+		}
+	}
+	for _, u := range q.Users {
+		if c.CanSee(u) {
+			us = append(us, u)
+		}
+	}
+	for _, u := range c.Users {
+		if _, dom, _ := strings.Cut(u, "@"); f.domains[dom] {
+			us = append(us, u)
+		}
+	}
+	if len(ds)+len(us) == 0 {
+		// Nothing the token may see: a user JID that no user has, since
+		// empty lists would select everyone.
+		us = []string{""}
+	}
+	q.Domains, q.Users = ds, us
+	return q
 }
 
 // stats serves GET /admin/v1/stats: the aggregates of every user, for
@@ -215,8 +269,7 @@ func (b *Bridge) stats(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	users, seq := b.cfg.Tracker.Snapshot()
-	counts, resources := countUsers(users, &viewFilter{})
+	counts, resources, _ := countView(b.cfg.Tracker.View(), &viewFilter{}) // no filter: no error
 	checks := map[string]string{}
 	for name, check := range b.cfg.Checks {
 		checks[name] = "ok"
@@ -229,7 +282,7 @@ func (b *Bridge) stats(w http.ResponseWriter, r *http.Request) {
 		Resources     int               `json:"resources"`
 		UptimeSeconds int64             `json:"uptime_seconds"`
 		Checks        map[string]string `json:"checks"`
-	}{countsJSON: countsJSON{Seq: seq, Users: counts.Users, Online: counts.Online, ByShow: counts.ByShow, ByDomain: counts.ByDomain},
+	}{countsJSON: countsJSON{Seq: counts.Seq, Users: counts.Users, Online: counts.Online, ByShow: counts.ByShow, ByDomain: counts.ByDomain},
 		Resources: resources, UptimeSeconds: int64(time.Since(b.started) / time.Second), Checks: checks})
 }
 
