@@ -206,30 +206,30 @@ func (c *streamConn) fail(err error) bool {
 
 // snapshot sends the users the filter selects, as of now.
 func (c *streamConn) snapshot() bool {
-	users, seq := c.b.cfg.Tracker.Snapshot()
+	v := c.b.cfg.Tracker.View() // O(domains) under the tracker's lock
 	c.mu.Lock()
-	c.seq = seq
-	return c.fail(c.sendSnapshotLocked(users))
+	c.seq = v.Seq()
+	return c.fail(c.sendSnapshotLocked(v))
 }
 
 // sendSnapshotLocked writes a snapshot frame; it unlocks c.mu before the
 // write.
-func (c *streamConn) sendSnapshotLocked(users []presence.User) error {
+func (c *streamConn) sendSnapshotLocked(v *presence.View) error {
 	f := c.filter
 	c.visible = nil
 	if len(f.shows) > 0 {
 		c.visible = map[string]bool{}
 	}
-	out := make([]userJSON, 0, len(users))
-	for i := range users {
-		u := toUser(&users[i])
-		if f.user(u.JID) && f.show(u.Show) {
-			out = append(out, u)
-			if c.visible != nil {
-				c.visible[u.JID] = true
-			}
+	out := []userJSON{}
+	// The filter's own candidates only (presence.View.Range), read while
+	// updates go on.
+	_ = v.Range(trackerQuery(f, ""), func(u *presence.User) bool { // states checked by the filter: no error
+		out = append(out, toUser(u))
+		if c.visible != nil {
+			c.visible[u.JID] = true
 		}
-	}
+		return true
+	})
 	seq := c.seq
 	c.mu.Unlock()
 	return c.writeEncoded(snapshotFrame{Type: "snapshot", Seq: seq, Users: out})
@@ -292,8 +292,10 @@ func (b *Bridge) serveStream(conn net.Conn, remote, key string, access Access, f
 	if sc, ok := conn.(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
 	}
-	var users []presence.User
-	replayed := b.hub.join(c, resume, func() { users, c.seq = b.cfg.Tracker.Snapshot() })
+	var view *presence.View
+	// Under the hub's lock, so that no event slips in: O(domains), not
+	// O(users) (presence.Tracker.View).
+	replayed := b.hub.join(c, resume, func() { view = b.cfg.Tracker.View(); c.seq = view.Seq() })
 	if replayed {
 		c.mu.Lock()
 		c.seq = resume
@@ -303,13 +305,13 @@ func (b *Bridge) serveStream(conn net.Conn, remote, key string, access Access, f
 		c.mu.Unlock()
 	} else {
 		c.mu.Lock()
-		if err := c.sendSnapshotLocked(users); !c.fail(err) {
+		if err := c.sendSnapshotLocked(view); !c.fail(err) {
 			c.close(nil)
 			c.hangUp(false)
 			return
 		}
 	}
-	users = nil
+	view = nil
 	_ = conn.SetWriteDeadline(time.Time{}) // see drain
 	c.mu.Lock()
 	if c.closed {
