@@ -36,7 +36,7 @@ func newMetrics(reg prometheus.Registerer, b *Bridge) *metrics {
 	}
 	m.closed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "presence_bridge_stream_closed_total",
-		Help: "WebSocket stream connections the server ended, by reason: slow (its queue filled, close 4008), write_error (a write failed or timed out).",
+		Help: "WebSocket stream connections the server ended, by reason: slow (its queue filled, close 4008), write_error (a write failed or timed out), protocol (the client broke RFC 6455: close 1002, 1003, 1007 or 1009).",
 	}, []string{"reason"})
 	reg.MustRegister(m.requests, m.latency, m.closed, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "presence_bridge_websocket_connections",
