@@ -573,8 +573,7 @@ func (t *Tracker) Counts() Counts {
 // JID, with Resources of their own.
 func (v *View) users(m *matcher) []User {
 	out := make([]User, 0, v.Len())
-	v.all.Scan(func(it item) bool {
-		w := it.v
+	v.scan(func(w *view) bool {
 		if m.match(w.JID) {
 			u := w.User
 			u.Resources = slices.Clone(u.Resources)
@@ -590,8 +589,7 @@ func (v *View) users(m *matcher) []User {
 func (t *Tracker) Users() []string {
 	v := t.View()
 	out := make([]string, 0, v.Len())
-	v.all.Scan(func(it item) bool {
-		w := it.v
+	v.scan(func(w *view) bool {
 		out = append(out, w.JID)
 		return true
 	})
@@ -603,8 +601,7 @@ func (t *Tracker) Users() []string {
 // O(users), outside the tracker's lock.
 func (t *Tracker) Probeable() []string {
 	var out []string
-	t.View().all.Scan(func(it item) bool {
-		w := it.v
+	t.View().scan(func(w *view) bool {
 		for i := range w.Resources {
 			if w.Resources[i].Expires.IsZero() {
 				out = append(out, w.JID)

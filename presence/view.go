@@ -15,7 +15,6 @@ import (
 // them.
 type View struct {
 	seq       uint64
-	all       *tree
 	buckets   [][NumStates]*tree
 	resources [][NumStates]int
 	labels    []string
@@ -25,17 +24,37 @@ type View struct {
 // Seq returns the sequence number of the last event the View reflects.
 func (v *View) Seq() uint64 { return v.seq }
 
-// Len returns how many users the View holds, online or not. O(1).
-func (v *View) Len() int { return v.all.Len() }
+// Len returns how many users the View holds, online or not. O(labels).
+func (v *View) Len() int {
+	n := 0
+	for l := range v.buckets {
+		for s := range v.buckets[l] {
+			n += v.buckets[l][s].Len()
+		}
+	}
+	return n
+}
 
 // Get returns one user's presence, and false if the user is unknown.
 // O(log users); the User shares its Resources with the View.
 func (v *View) Get(jid string) (User, bool) {
-	w, ok := v.all.Get(pivot(jid))
-	if !ok {
-		return User{}, false
+	if w := v.get(jid); w != nil {
+		return w.User, true
 	}
-	return w.v.User, true
+	return User{}, false
+}
+
+// get finds jid in the buckets of its domain's label: a user's label is
+// fixed when it is first seen, from the domain. O(states · log users).
+func (v *View) get(jid string) *view {
+	l := v.byDomain[domainOf(jid)] // 0, OtherDomain, if not served
+	p := pivot(jid)
+	for s := range v.buckets[l] {
+		if w, ok := v.buckets[l][s].Get(p); ok {
+			return w.v
+		}
+	}
+	return nil
 }
 
 // Counts returns the users by domain label and state, and the online
@@ -168,10 +187,6 @@ func (v *View) compile(q *Query) (*plan, error) {
 		}
 	}
 	if len(q.Domains) == 0 && len(q.Users) == 0 {
-		if !p.anyOf {
-			addTree(v.all, "", -1, 0)
-			return p, nil
-		}
 		for l := range v.buckets {
 			addLabel(l, "")
 		}
@@ -194,8 +209,8 @@ func (v *View) compile(q *Query) (*plan, error) {
 		if jid <= q.After || domains[domainOf(jid)] {
 			continue // before the cursor, or the domain brings it already
 		}
-		if w, ok := v.all.Get(pivot(jid)); ok && (!p.anyOf || p.states[w.v.state]) {
-			list = append(list, w.v)
+		if w := v.get(jid); w != nil && (!p.anyOf || p.states[w.state]) {
+			list = append(list, w)
 		}
 	}
 	if len(list) > 0 {
@@ -219,34 +234,64 @@ func cmpJID(a, b string) int {
 // Range calls fn for every user q selects, in JID order, until fn returns
 // false. It returns an error, before any call, for a state in q.States
 // that is not one. The User passed to fn is valid during the call; its
-// Resources belong to the View (read only). O(k · log users + visited · k)
-// for k sources (one per bucket of the served domains q names, times the
-// states asked for; one for q.Users): a page of a filtered list costs the
-// page, not the users, unless q.Match refuses many.
+// Resources belong to the View (read only). O(k · log users + visited ·
+// log k) for k sources (one per bucket of the served domains q names, or
+// of every label when q names none, times the states asked for; one for
+// q.Users): a page costs the page, not the users, unless q.Match refuses
+// many.
 func (v *View) Range(q Query, fn func(u *User) bool) error {
 	p, err := v.compile(&q)
 	if err != nil {
 		return err
 	}
-	for {
-		var best *source
-		for _, s := range p.sources {
-			if s.ok && (best == nil || s.cur.JID < best.cur.JID) {
-				best = s
+	v.merge(p.sources, func(w *view) bool {
+		return p.match != nil && !p.match(w.JID) || fn(&w.User)
+	})
+	return nil
+}
+
+// merge calls fn for the current views of the sources in JID order (a
+// min-heap of sources by their current JID), until fn returns false or
+// the sources end. Every source starts with ok set. O(visited · log k).
+func (v *View) merge(h []*source, fn func(w *view) bool) {
+	down := func(i int) {
+		for {
+			c := 2*i + 1
+			if c >= len(h) {
+				return
 			}
-		}
-		if best == nil {
-			return nil
-		}
-		w := best.cur
-		best.next()
-		if p.match != nil && !p.match(w.JID) {
-			continue
-		}
-		if !fn(&w.User) {
-			return nil
+			if c+1 < len(h) && h[c+1].cur.JID < h[c].cur.JID {
+				c++
+			}
+			if h[i].cur.JID <= h[c].cur.JID {
+				return
+			}
+			h[i], h[c] = h[c], h[i]
+			i = c
 		}
 	}
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for len(h) > 0 {
+		s := h[0]
+		w := s.cur
+		if s.next(); !s.ok {
+			h[0] = h[len(h)-1]
+			h = h[:len(h)-1]
+		}
+		down(0)
+		if !fn(w) {
+			return
+		}
+	}
+}
+
+// scan calls fn for every user in JID order until fn returns false.
+// O(users · log buckets).
+func (v *View) scan(fn func(w *view) bool) {
+	p, _ := v.compile(&Query{}) // no states: no error
+	v.merge(p.sources, fn)
 }
 
 // Count counts the users q selects (q.After is ignored), by domain: a

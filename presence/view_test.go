@@ -35,10 +35,18 @@ func checkIndex(t fatalf, tr *presence.Tracker, all []presence.User) {
 	t.Helper()
 	var want [presence.NumStates]int
 	resources := 0
+	v := tr.View()
+	if v.Len() != len(all) {
+		t.Fatalf("the view has %d users, the snapshot %d", v.Len(), len(all))
+	}
 	for _, u := range all {
 		got, ok := tr.Get(u.JID)
 		if !ok || !reflect.DeepEqual(visible(got), visible(u)) {
 			t.Fatalf("index has %+v, the tracker %+v", u, got)
+		}
+		// The View finds a user in its label's buckets alone.
+		if vg, ok := v.Get(u.JID); !ok || !reflect.DeepEqual(visible(vg), visible(u)) {
+			t.Fatalf("View.Get has %+v, the snapshot %+v", vg, u)
 		}
 		i, _ := presence.StateIndex(u.State())
 		want[i]++
