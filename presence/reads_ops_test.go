@@ -19,15 +19,20 @@ func readPage(tr *Tracker, after string, domains, shows []string, limit int) int
 	return min(n, limit)
 }
 
+// readCounts is bridge/rest.go's GET /v1/counts without a filter: a View
+// and its Count (the kept counts), so that it costs the tracker what the
+// bridge's read costs it, a View included.
 func readCounts(tr *Tracker) int {
 	n := 0
-	for _, d := range tr.Counts().Domains {
+	counts, _ := tr.View().Count(Query{}) // no states: no error
+	for _, d := range counts {
 		n += d.Total()
 	}
 	return n
 }
 
-// readScrape returns the series of presence_tracker_users.
+// readScrape returns the series of presence_tracker_users, as
+// cmd/presenced/metrics.go reads them: from Counts, no View.
 func readScrape(tr *Tracker) int {
 	n := 0
 	for _, d := range tr.Counts().Domains {
