@@ -86,16 +86,19 @@ type Config struct {
 
 // Bridge is the HTTP handler of the REST and WebSocket API.
 type Bridge struct {
-	cfg      Config
-	log      *slog.Logger
-	mux      *http.ServeMux
-	hub      *hub
-	hubOnce  sync.Once
-	limits   *limiter
-	metrics  *metrics
-	started  time.Time
-	routes   []string
-	upgrader websocket.Upgrader
+	cfg Config
+	log *slog.Logger
+	mux *http.ServeMux
+	hub *hub
+	// snapshots shares the full feed's snapshot among the connects of a
+	// moment (snapshot.go).
+	snapshots *snapshotCache
+	hubOnce   sync.Once
+	limits    *limiter
+	metrics   *metrics
+	started   time.Time
+	routes    []string
+	upgrader  websocket.Upgrader
 }
 
 // New returns a Bridge. It panics if cfg.Tracker is nil, a programming
@@ -138,6 +141,7 @@ func New(cfg Config) *Bridge {
 	// Write buffers come from a pool, held only while a message is written:
 	// an idle connection keeps none (docs/benchmarks.md, memory per idle
 	// connection).
+	b.snapshots = newSnapshotCache(cfg.Tracker)
 	b.started = time.Now()
 	b.metrics = newMetrics(cfg.Registerer, b)
 	b.upgrader = websocket.Upgrader{ReadBufferSize: 512, WriteBufferSize: 4096, WriteBufferPool: &sync.Pool{},

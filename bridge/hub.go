@@ -273,47 +273,112 @@ func (h *hub) publish(ev *presence.Event) {
 	h.pending = append(h.pending, he)
 }
 
-// join registers a connection. If resume is positive and the window still
-// holds every event after it, those are queued (as a batch of the
-// connection's own) and replayed is true;
-// otherwise snapshot runs, with the hub locked so that no event slips
-// between it and the queue (events the snapshot already holds are skipped
-// by their seq).
-func (h *hub) join(c *streamConn, resume uint64, snapshot func()) (replayed bool) {
+// joinMode is how a connection joined the hub: what its first frames are.
+type joinMode int
+
+const (
+	// joinSnapshot: the snapshot func ran (a View taken); the connection
+	// sends that View's snapshot.
+	joinSnapshot joinMode = iota
+	// joinReplayed: a resume within the window; what the client missed
+	// is queued.
+	joinReplayed
+	// joinShared: the shared snapshot goes first, and the events after
+	// its seq are queued, as for a resume from that seq.
+	joinShared
+	// joinStale: the shared snapshot is too far behind the window; the
+	// connection was not registered.
+	joinStale
+)
+
+// canResume reports whether a connect with resume=seq would be replayed
+// from the window now, so that it needs no snapshot. The window only moves
+// forward, so a false stays false; a true may turn false before join,
+// which then takes a snapshot.
+func (h *hub) canResume(resume uint64) bool {
+	if resume == 0 {
+		return false
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return resume == h.last || resume < h.last && h.coversLocked(resume)
+}
+
+// coversLocked reports whether the window holds every event after seq
+// up to the last published (seq < h.last). h.mu is held.
+func (h *hub) coversLocked(seq uint64) bool {
+	return h.count > 0 && seq+1 >= h.ring[h.head].seq
+}
+
+// join registers a connection and tells what it sends first. If resume is
+// positive and the window still holds every event after it, those are
+// queued (as batches of the connection's own): joinReplayed. Else, with a
+// shared snapshot at most snapshotMaxReplay events behind the hub and
+// whose following events the window holds, those are queued the same way:
+// joinShared (and joinStale, without registering, when they are not).
+// Otherwise snapshot runs, with the hub locked so that no event slips
+// between it and the queue: joinSnapshot. Events queued and then flushed
+// again, or already in the snapshot, are skipped by their seq.
+// O(events replayed); the window's events are shared, not copied.
+func (h *hub) join(c *streamConn, resume uint64, shared *sharedSnapshot, snapshot func()) joinMode {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case resume > 0 && resume < h.last && h.coversLocked(resume):
+		h.register(c)
+		h.replayLocked(c, resume)
+		return joinReplayed
+	case resume > 0 && resume == h.last:
+		h.register(c)
+		return joinReplayed // nothing missed
+	case shared != nil && shared.seq >= h.last:
+		// The hub has not read up to the snapshot yet: everything after
+		// it comes with the flushes, the rest skipped by seq.
+		h.register(c)
+		return joinShared
+	case shared != nil:
+		if h.last-shared.seq > snapshotMaxReplay || !h.coversLocked(shared.seq) {
+			return joinStale
+		}
+		h.register(c)
+		h.replayLocked(c, shared.seq)
+		return joinShared
+	}
+	h.register(c)
+	snapshot()
+	return joinSnapshot
+}
+
+// register adds c to the connections the flushes reach. h.mu is held.
+func (h *hub) register(c *streamConn) {
 	h.index[c] = len(h.conns)
 	h.conns = append(h.conns, c)
-	if resume > 0 && resume <= h.last && h.count > 0 {
-		oldest := h.ring[h.head].seq
-		if resume+1 >= oldest {
-			// Everything missed is still in the window: replay it all,
-			// however long (a client closed with 4008 missed at least a
-			// queue's worth), and let its queue hold the replay on top of
-			// its usual bound until it has caught up.
-			// Those still pending come again with the next flush; the
-			// connection skips them by seq.
-			var missed []*hubEvent
-			for i := 0; i < h.count; i++ {
-				if he := h.ring[(h.head+i)%len(h.ring)]; he.seq > resume {
-					missed = append(missed, he)
-				}
-			}
-			// In batches of one message each: a batch's bytes are built
-			// whole, and a replay is this connection's alone.
-			for i := 0; i < len(missed); i += maxBatch {
-				c.queue = append(c.queue, &hubBatch{events: missed[i:min(i+maxBatch, len(missed))]})
-			}
-			c.queued = len(missed)
-			c.limit += len(missed)
-			return true
+}
+
+// replayLocked queues for c the window's events after seq, which
+// coversLocked(seq) said it holds. h.mu is held; c is not yet written to
+// by anyone but its own goroutine (running).
+func (h *hub) replayLocked(c *streamConn, seq uint64) {
+	// Everything missed is still in the window: replay it all, however
+	// long (a client closed with 4008 missed at least a queue's worth),
+	// and let its queue hold the replay on top of its usual bound until
+	// it has caught up. Those still pending come again with the next
+	// flush; the connection skips them by seq.
+	var missed []*hubEvent
+	for i := 0; i < h.count; i++ {
+		if he := h.ring[(h.head+i)%len(h.ring)]; he.seq > seq {
+			missed = append(missed, he)
 		}
 	}
-	if resume > 0 && resume == h.last {
-		return true // nothing missed
+	// In batches of one message each: a batch's bytes are built whole,
+	// and a replay is this connection's alone.
+	c.mu.Lock()
+	for i := 0; i < len(missed); i += maxBatch {
+		c.queue = append(c.queue, &hubBatch{events: missed[i:min(i+maxBatch, len(missed))]})
 	}
-	snapshot()
-	return false
+	c.queued += len(missed)
+	c.limit += len(missed)
+	c.mu.Unlock()
 }
 
 func (h *hub) leave(c *streamConn) {

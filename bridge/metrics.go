@@ -52,7 +52,13 @@ func newMetrics(reg prometheus.Registerer, b *Bridge) *metrics {
 		b.hub.mu.Lock()
 		defer b.hub.mu.Unlock()
 		return b.hub.interval.Seconds()
-	}))
+	}), prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "presence_bridge_snapshot_encodes_total",
+		Help: "WebSocket snapshot frames encoded: one per connect storm moment for clients of the full feed (shared), one per connect, subscribe or resync otherwise.",
+	}, func() float64 { return float64(b.snapshots.encodes.Load()) }), prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "presence_bridge_snapshot_shared_total",
+		Help: "WebSocket connects that got a snapshot frame encoded for another connect (snapshot.go), with the changes after it replayed.",
+	}, func() float64 { return float64(b.snapshots.shared.Load()) }))
 	return m
 }
 

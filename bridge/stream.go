@@ -212,27 +212,25 @@ func (c *streamConn) snapshot() bool {
 	return c.fail(c.sendSnapshotLocked(v))
 }
 
-// sendSnapshotLocked writes a snapshot frame; it unlocks c.mu before the
-// write.
+// sendSnapshotLocked encodes and writes a snapshot frame of the users of
+// v the filter selects, for this connection alone; it unlocks c.mu first,
+// so that the hub's pushes never wait for an encoding.
 func (c *streamConn) sendSnapshotLocked(v *presence.View) error {
 	f := c.filter
 	c.visible = nil
 	if len(f.shows) > 0 {
+		// Filled by the encoding without c.mu: only the connection's
+		// writer, which this is, reads it.
 		c.visible = map[string]bool{}
 	}
-	out := []userJSON{}
-	// The filter's own candidates only (presence.View.Range), read while
-	// updates go on.
-	_ = v.Range(trackerQuery(f, ""), func(u *presence.User) bool { // states checked by the filter: no error
-		out = append(out, toUser(u))
-		if c.visible != nil {
-			c.visible[u.JID] = true
-		}
-		return true
-	})
-	seq := c.seq
+	visible := c.visible
 	c.mu.Unlock()
-	return c.writeEncoded(snapshotFrame{Type: "snapshot", Seq: seq, Users: out})
+	data, err := encodeSnapshot(v, f, visible)
+	c.b.snapshots.encodes.Add(1)
+	if err != nil {
+		return err
+	}
+	return c.writeText(data)
 }
 
 // close ends the connection for good; the hub forgets it. msg, if not
@@ -295,15 +293,44 @@ func (b *Bridge) serveStream(conn net.Conn, remote, key string, access Access, f
 	var view *presence.View
 	// Under the hub's lock, so that no event slips in: O(domains), not
 	// O(users) (presence.Tracker.View).
-	replayed := b.hub.join(c, resume, func() { view = b.cfg.Tracker.View(); c.seq = view.Seq() })
-	if replayed {
+	takeView := func() { view = b.cfg.Tracker.View(); c.seq = view.Seq() }
+	// A client of the full feed shares the snapshot other connects
+	// encoded a moment ago, or the one being encoded (snapshot.go),
+	// unless it resumes within the window.
+	var shared *sharedSnapshot
+	if filter.all && !b.hub.canResume(resume) {
+		shared, _ = b.snapshots.get(nil) // on an error, its own snapshot below
+	}
+	mode := b.hub.join(c, resume, shared, takeView)
+	for tries := 0; mode == joinStale; tries++ {
+		// The window no longer holds what followed the shared snapshot:
+		// a new one, once; then this connection's own.
+		stale := shared
+		if shared = nil; tries == 0 {
+			shared, _ = b.snapshots.get(stale)
+		}
+		mode = b.hub.join(c, resume, shared, takeView)
+	}
+	switch mode {
+	case joinReplayed:
 		c.mu.Lock()
 		c.seq = resume
 		if len(c.filter.shows) > 0 {
 			c.visible = map[string]bool{}
 		}
 		c.mu.Unlock()
-	} else {
+	case joinShared:
+		c.mu.Lock()
+		c.seq = shared.seq // the replay queued by join follows it
+		c.mu.Unlock()
+		// The cached bytes themselves, written as they are (writeText:
+		// header and payload in one writev, no copy).
+		if err := c.writeText(shared.payload); !c.fail(err) {
+			c.close(nil)
+			c.hangUp(false)
+			return
+		}
+	default:
 		c.mu.Lock()
 		if err := c.sendSnapshotLocked(view); !c.fail(err) {
 			c.close(nil)
@@ -311,6 +338,7 @@ func (b *Bridge) serveStream(conn net.Conn, remote, key string, access Access, f
 			return
 		}
 	}
+	shared = nil
 	view = nil
 	_ = conn.SetWriteDeadline(time.Time{}) // see drain
 	c.mu.Lock()
@@ -358,25 +386,6 @@ func (b *Bridge) pingAll(ctx context.Context) {
 func (b *Bridge) closeAll() {
 	msg := wsframe.AppendClose(nil, closeGoingAway, "server shutting down")
 	b.hub.each(func(c *streamConn) { c.close(msg) })
-}
-
-// writeEncoded encodes v on a goroutine of its own, then writes it: JSON
-// encoding a snapshot needs a deep stack, and the connection's long-lived
-// writer goroutine would keep that stack while idle (docs/benchmarks.md,
-// memory per idle connection).
-func (c *streamConn) writeEncoded(v any) error {
-	done := make(chan struct{})
-	var data []byte
-	var err error
-	go func() {
-		data, err = json.Marshal(v)
-		close(done)
-	}()
-	<-done
-	if err != nil {
-		return err
-	}
-	return c.writeText(data)
 }
 
 // writeText writes payload as one text message, waiting up to the write

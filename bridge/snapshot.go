@@ -1,0 +1,176 @@
+package bridge
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// The shared snapshot of the full feed: a connect storm encodes the
+// snapshot once, not once per client.
+//
+// A connect whose filter and token let every change through (viewFilter.
+// all: no filter, and no authentication or an admin token) asks the cache
+// for a snapshot frame. If one was encoded less than snapshotMaxAge ago,
+// it gets those bytes, stamped with the feed position S of the View they
+// were encoded from, and the hub replays the events after S from its
+// resume window, exactly as for resume=S (hub.join): the client sees a
+// snapshot at S and every change after it, as if the snapshot were its
+// own. If a snapshot is being encoded, the connect waits for it
+// (singleflight); otherwise it encodes one itself, from a View (O(labels)
+// under the tracker's lock), outside the tracker's and the hub's locks,
+// for whoever comes next. The bytes are written to every client from the
+// one slice, never copied per connection.
+//
+// Bounds: a cached snapshot serves new connects for snapshotMaxAge after
+// its encoding ended, and only while the hub's window still holds every
+// event after S and those are at most snapshotMaxReplay; otherwise the
+// connect encodes a new one (which the next ones share). After
+// snapshotMaxAge without use the cache drops the bytes.
+
+// snapshotMaxAge is how long an encoded snapshot serves new connects
+// (and how long its bytes are kept): long enough that a storm at 100,000
+// users, whose encoding takes about 0.1 s, shares a handful, short enough
+// that the replay after it stays small (at 1,000 changes a second, a
+// second of changes).
+const snapshotMaxAge = time.Second
+
+// snapshotMaxReplay bounds the changes replayed after a shared snapshot:
+// a connect finding more since S takes a new one instead. A replay costs
+// the client those frames and a queue entry per maxBatch; it is kept
+// within the connection's default queue (StreamQueue) so that a replay
+// alone does not stretch the queue's bound far.
+const snapshotMaxReplay = 2048
+
+// sharedSnapshot is one encoded snapshot frame of the full feed.
+type sharedSnapshot struct {
+	seq     uint64 // the feed position of the View it was encoded from
+	payload []byte // the frame's JSON, shared by every client: read only
+	built   time.Time
+	done    chan struct{} // closed when payload (or err) is set
+	err     error
+}
+
+// snapshotCache holds the latest shared snapshot and the one being
+// encoded. It is safe for concurrent use.
+type snapshotCache struct {
+	tracker *presence.Tracker
+	now     func() time.Time // the clock; time.Now outside tests
+
+	mu       sync.Mutex
+	cur      *sharedSnapshot // the latest encoded one; nil once dropped
+	building *sharedSnapshot // being encoded, nil if none
+	drop     *time.Timer     // drops cur after snapshotMaxAge
+
+	// encodes counts the snapshot frames encoded (shared or not), shared
+	// the connects that got an encoding made for another.
+	encodes, shared atomic.Uint64
+}
+
+func newSnapshotCache(t *presence.Tracker) *snapshotCache {
+	return &snapshotCache{tracker: t, now: time.Now}
+}
+
+// get returns a snapshot of the full feed for one connect: the cached one
+// if it was encoded less than snapshotMaxAge ago and is not stale, the one
+// being encoded (after waiting for it), or a new one encoded by this call.
+// stale, if not nil, is a snapshot the caller found too old for the hub's
+// window: it is not returned again. It returns an error only if the
+// encoding failed. O(users) when it encodes, O(1) otherwise.
+func (s *snapshotCache) get(stale *sharedSnapshot) (*sharedSnapshot, error) {
+	s.mu.Lock()
+	if stale != nil && s.cur == stale {
+		s.cur = nil
+	}
+	if e := s.cur; e != nil && s.now().Sub(e.built) < snapshotMaxAge {
+		s.mu.Unlock()
+		s.shared.Add(1)
+		return e, nil
+	}
+	if e := s.building; e != nil && e != stale {
+		s.mu.Unlock()
+		<-e.done
+		if e.err != nil {
+			return nil, e.err
+		}
+		s.shared.Add(1)
+		return e, nil
+	}
+	e := &sharedSnapshot{done: make(chan struct{})}
+	s.building = e
+	s.mu.Unlock()
+
+	v := s.tracker.View() // O(labels) under the tracker's lock
+	e.seq = v.Seq()
+	e.payload, e.err = encodeSnapshot(v, &viewFilter{all: true}, nil)
+	s.encodes.Add(1)
+	s.mu.Lock()
+	s.building = nil
+	if e.err == nil {
+		e.built = s.now()
+		s.cur = e
+		s.armDropLocked()
+	}
+	s.mu.Unlock()
+	close(e.done)
+	if e.err != nil {
+		return nil, e.err
+	}
+	return e, nil
+}
+
+// armDropLocked schedules dropping cur once it is too old to serve, so that
+// its bytes (megabytes at 100,000 users) are not kept for nobody; the
+// clients writing them keep their own reference until done. s.mu is held.
+func (s *snapshotCache) armDropLocked() {
+	if s.drop == nil {
+		s.drop = time.AfterFunc(snapshotMaxAge, s.expire)
+		return
+	}
+	s.drop.Reset(snapshotMaxAge)
+}
+
+func (s *snapshotCache) expire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.cur; e != nil && s.now().Sub(e.built) >= snapshotMaxAge {
+		s.cur = nil
+	}
+}
+
+// encodeSnapshot encodes the snapshot frame of the users of v that f
+// selects; visible, if not nil, gets the JIDs it holds (for a show
+// filter). It encodes on a goroutine of its own: JSON encoding a snapshot
+// needs a deep stack, and the calling goroutine (a connection's reader
+// or writer) would keep that stack while idle (docs/benchmarks.md, memory
+// per idle connection). O(users selected).
+func encodeSnapshot(v *presence.View, f *viewFilter, visible map[string]bool) ([]byte, error) {
+	var data []byte
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		out := []userJSON{}
+		// The filter's own candidates only (presence.View.Range), read
+		// while updates go on; the states were checked by the filter.
+		if err = v.Range(trackerQuery(f, ""), func(u *presence.User) bool {
+			out = append(out, toUser(u))
+			if visible != nil {
+				visible[u.JID] = true
+			}
+			return true
+		}); err != nil {
+			return
+		}
+		data, err = json.Marshal(snapshotFrame{Type: "snapshot", Seq: v.Seq(), Users: out})
+	}()
+	<-done
+	if err != nil {
+		return nil, errors.Join(errors.New("bridge: encoding a snapshot"), err)
+	}
+	return data, nil
+}
