@@ -302,6 +302,17 @@ func (v *View) scan(fn func(w *view) bool) {
 // q.Match, every candidate is. Entries come in no particular order, only
 // for domains with users.
 func (v *View) Count(q Query) ([]DomainCounts, error) {
+	if q.Match == nil && len(q.Domains) == 0 && len(q.Users) == 0 && len(q.States) == 0 {
+		// Everyone: the counts as kept, without seeking every bucket.
+		c := v.Counts()
+		res := make([]DomainCounts, 0, len(c.Domains))
+		for _, d := range c.Domains {
+			if d.Total() > 0 {
+				res = append(res, d)
+			}
+		}
+		return res, nil
+	}
 	q.After = ""
 	p, err := v.compile(&q)
 	if err != nil {
@@ -331,15 +342,6 @@ func (v *View) Count(q Query) ([]DomainCounts, error) {
 			return dom
 		}
 		return OtherDomain
-	}
-	if p.match == nil && len(q.Domains) == 0 && len(q.Users) == 0 && !p.anyOf {
-		// Everyone: the counts as kept.
-		for _, d := range v.Counts().Domains {
-			if d.Total() > 0 {
-				out[d.Domain] = &d
-			}
-		}
-		p.sources = nil
 	}
 	for _, s := range p.sources {
 		if p.match == nil && s.whole {

@@ -14,7 +14,7 @@ import (
 // than BenchmarkApplyDuringReads. Index only: not in the baseline.
 func BenchmarkApplyViewEvery(b *testing.B) {
 	tr, jids := readTracker(b)
-	for _, every := range []int{0, 100, 20} {
+	for _, every := range []int{0, 1000, 100, 20} {
 		b.Run(fmt.Sprintf("every=%d", every), func(b *testing.B) {
 			r := rand.New(rand.NewPCG(3, 7))
 			u := Update{Resource: "pc", Available: true}
