@@ -3,6 +3,7 @@ package presence
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tidwall/btree"
 )
@@ -140,6 +141,11 @@ type index struct {
 	learn    bool
 	// snap is the last View taken, while nothing changed since.
 	snap *View
+	// last is the last View taken, changes since or not, and lastAt when
+	// (the tracker's clock): RecentView hands it out again while it is
+	// young enough.
+	last   *View
+	lastAt time.Time
 }
 
 func newIndex(domains []string) *index {
@@ -260,9 +266,9 @@ func (ix *index) remove(usr *user) {
 	}
 }
 
-// view returns a View of the index at seq: the cached one if nothing
-// changed since it was taken, else copies of the trees, O(labels).
-func (ix *index) view(seq uint64) *View {
+// view returns a View of the index at seq, taken at now: the cached one if
+// nothing changed since it was taken, else copies of the trees, O(labels).
+func (ix *index) view(seq uint64, now time.Time) *View {
 	if ix.snap != nil {
 		return ix.snap
 	}
@@ -274,8 +280,17 @@ func (ix *index) view(seq uint64) *View {
 			v.buckets[l][s] = ix.buckets[l][s].Copy()
 		}
 	}
-	ix.snap = v
+	ix.snap, ix.last, ix.lastAt = v, v, now
 	return v
+}
+
+// recent returns the last View taken if it was taken less than maxAge
+// before now, else a new one (view). O(1) or O(labels).
+func (ix *index) recent(seq uint64, now time.Time, maxAge time.Duration) *View {
+	if ix.snap == nil && ix.last != nil && now.Sub(ix.lastAt) < maxAge {
+		return ix.last
+	}
+	return ix.view(seq, now)
 }
 
 // counts returns the counts by label, O(labels).

@@ -205,3 +205,43 @@ func TestCountsBounded(t *testing.T) {
 		t.Fatalf("after expiry %+v", c.Domains)
 	}
 }
+
+// TestRecentView: RecentView hands out the last View while it is younger
+// than the age asked for, a new one after; its Seq says where it stands.
+func TestRecentView(t *testing.T) {
+	clk := &clock{now: time.Unix(1e9, 0)}
+	tr := presence.New(presence.Options{Clock: clk})
+	change := func() {
+		tr.Apply(presence.Update{User: "u@a.org", Resource: "r", Available: true, Status: clk.now.String()})
+	}
+	change()
+	first := tr.View()
+	for _, tc := range []struct {
+		name    string
+		advance time.Duration
+		changed bool
+		same    bool // the first View again
+	}{
+		{"nothing changed", 0, false, true},
+		{"changed, young", time.Millisecond, true, true},
+		{"changed, still young", 3 * time.Millisecond, true, true},
+		{"changed, old", 2 * time.Millisecond, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk.now = clk.now.Add(tc.advance)
+			if tc.changed {
+				change()
+			}
+			v := tr.RecentView(5 * time.Millisecond)
+			if (v == first) != tc.same {
+				t.Fatalf("the first View again: %v, want %v", v == first, tc.same)
+			}
+			if !tc.same && v.Seq() != tr.Counts().Seq {
+				t.Fatalf("a new View at seq %d, the tracker at %d", v.Seq(), tr.Counts().Seq)
+			}
+			if tc.same && v.Seq() != first.Seq() {
+				t.Fatalf("seq %d, was %d", v.Seq(), first.Seq())
+			}
+		})
+	}
+}
