@@ -115,22 +115,34 @@ func BenchmarkConnect(b *testing.B) {
 // BenchmarkApplyDuringReads: 2 goroutines apply status changes to random
 // users (b.N in all) while, with readers, 4 others each repeat one kind of
 // read with a pause of 1 ms after each (REST pages, counts, scrapes,
-// WebSocket connects). It reports the updates per second and the 99.9th
-// percentile of the time one Apply took (its wait for the lock included).
+// WebSocket connects), each as presenced does it (reads_ops_test.go).
+// readers=recent is the same with the pages and counts read from a View
+// up to readAge old (Tracker.RecentView), where the design has one. It
+// reports the updates per second, the 99.9th percentile and the maximum
+// of the time one Apply took (its wait for the lock included) and the
+// reads per second the readers achieved.
 func BenchmarkApplyDuringReads(b *testing.B) {
 	tr, jids := readTracker(b)
-	for _, readers := range []bool{false, true} {
-		b.Run(fmt.Sprintf("readers=%v", readers), func(b *testing.B) {
+	modes := []string{"false", "true"}
+	if readRecent {
+		modes = append(modes, "recent")
+	}
+	for _, mode := range modes {
+		b.Run("readers="+mode, func(b *testing.B) {
 			stop := make(chan struct{})
 			var rwg sync.WaitGroup
 			var reads atomic.Int64
-			if readers {
+			if mode != "false" {
+				page, counts := readPage, readCounts
+				if mode == "recent" {
+					page, counts = readPageRecent, readCountsRecent
+				}
 				ops := []func(*rand.Rand){
 					func(r *rand.Rand) {
 						pq := pageQueries[r.IntN(len(pageQueries))]
-						readPage(tr, jids[r.IntN(len(jids))], pq.domains, pq.shows, 100)
+						page(tr, jids[r.IntN(len(jids))], pq.domains, pq.shows, 100)
 					},
-					func(*rand.Rand) { readCounts(tr) },
+					func(*rand.Rand) { counts(tr) },
 					func(*rand.Rand) { readScrape(tr) },
 					func(*rand.Rand) { readConnect(tr) },
 				}
