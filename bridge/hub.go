@@ -313,9 +313,9 @@ func (h *hub) coversLocked(seq uint64) bool {
 // join registers a connection and tells what it sends first. If resume is
 // positive and the window still holds every event after it, those are
 // queued (as batches of the connection's own): joinReplayed. Else, with a
-// shared snapshot at most snapshotMaxReplay events behind the hub and
-// whose following events the window holds, those are queued the same way:
-// joinShared (and joinStale, without registering, when they are not).
+// shared snapshot whose following events the window holds, those are
+// queued the same way (in batches shared by the snapshot's connects):
+// joinShared; joinStale, without registering, when the window lost some.
 // Otherwise snapshot runs, with the hub locked so that no event slips
 // between it and the queue: joinSnapshot. Events queued and then flushed
 // again, or already in the snapshot, are skipped by their seq.
@@ -337,16 +337,46 @@ func (h *hub) join(c *streamConn, resume uint64, shared *sharedSnapshot, snapsho
 		h.register(c)
 		return joinShared
 	case shared != nil:
-		if h.last-shared.seq > snapshotMaxReplay || !h.coversLocked(shared.seq) {
+		if !h.coversLocked(shared.seq) {
 			return joinStale
 		}
 		h.register(c)
-		h.replayLocked(c, shared.seq)
+		h.replaySharedLocked(c, shared)
 		return joinShared
 	}
 	h.register(c)
 	snapshot()
 	return joinSnapshot
+}
+
+// replaySharedLocked queues for c the window's events after the shared
+// snapshot s, as replayLocked does, but in batches shared by every connect
+// of s: the full ones (maxBatch changes) are kept in s.replay, built once
+// with their bytes, and only the last, partial one is c's own. h.mu is
+// held, and coversLocked(s.seq) said the window holds the events.
+func (h *hub) replaySharedLocked(c *streamConn, s *sharedSnapshot) {
+	// The window is contiguous and holds everything after s.seq, so the
+	// events after the kept batches are its last ones.
+	next := s.seq + 1 + uint64(len(s.replay))*maxBatch
+	var rest []*hubEvent
+	for i := 0; i < h.count; i++ {
+		if he := h.ring[(h.head+i)%len(h.ring)]; he.seq >= next {
+			rest = append(rest, he)
+		}
+	}
+	for len(rest) >= maxBatch {
+		s.replay = append(s.replay, &hubBatch{events: rest[:maxBatch:maxBatch]})
+		rest = rest[maxBatch:]
+	}
+	n := len(s.replay)*maxBatch + len(rest)
+	c.mu.Lock()
+	c.queue = append(c.queue, s.replay...)
+	if len(rest) > 0 {
+		c.queue = append(c.queue, &hubBatch{events: rest})
+	}
+	c.queued += n
+	c.limit += n
+	c.mu.Unlock()
 }
 
 // register adds c to the connections the flushes reach. h.mu is held.

@@ -27,10 +27,16 @@ import (
 // one slice, never copied per connection.
 //
 // Bounds: a cached snapshot serves new connects for snapshotMaxAge after
-// its encoding ended, and only while the hub's window still holds every
-// event after S and those are at most snapshotMaxReplay; otherwise the
-// connect encodes a new one (which the next ones share). After
-// snapshotMaxAge without use the cache drops the bytes.
+// its encoding ended, and only while the hub's window (ResumeWindow) still
+// holds every event after S; otherwise the connect encodes a new one
+// (which the next ones share). The replay is bounded by the window alone,
+// not tighter: an encoding at a million users takes seconds, during which
+// the changes after S pile up, and a connect that refused a long replay
+// would encode a snapshot of its own meanwhile, whose changes its queue
+// would have to hold all the same. A replay is cheap next to a snapshot:
+// its batches, maxBatch changes each, are built once with their bytes for
+// every connect of the snapshot (sharedSnapshot.replay). snapshotMaxAge
+// after its encoding the cache drops the bytes.
 
 // snapshotMaxAge is how long an encoded snapshot serves new connects
 // (and how long its bytes are kept): long enough that a storm at 100,000
@@ -39,13 +45,6 @@ import (
 // second of changes).
 const snapshotMaxAge = time.Second
 
-// snapshotMaxReplay bounds the changes replayed after a shared snapshot:
-// a connect finding more since S takes a new one instead. A replay costs
-// the client those frames and a queue entry per maxBatch; it is kept
-// within the connection's default queue (StreamQueue) so that a replay
-// alone does not stretch the queue's bound far.
-const snapshotMaxReplay = 2048
-
 // sharedSnapshot is one encoded snapshot frame of the full feed.
 type sharedSnapshot struct {
 	seq     uint64 // the feed position of the View it was encoded from
@@ -53,6 +52,11 @@ type sharedSnapshot struct {
 	built   time.Time
 	done    chan struct{} // closed when payload (or err) is set
 	err     error
+	// replay is the changes after seq, maxBatch to a batch, as the
+	// connects sharing this snapshot get them (hub.replaySharedLocked):
+	// the batches' bytes are built once for all of them. Guarded by the
+	// hub's lock.
+	replay []*hubBatch
 }
 
 // snapshotCache holds the latest shared snapshot and the one being

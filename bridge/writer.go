@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -329,6 +330,7 @@ func (c *streamConn) drain() {
 		}
 	}
 	var buf []byte
+	var whole net.Buffers
 	for {
 		c.mu.Lock()
 		var data []byte
@@ -395,6 +397,16 @@ func (c *streamConn) drain() {
 			c.mu.Unlock()
 			return
 		default:
+			if whole = c.takeWholeLocked(whole[:0]); len(whole) > 1 {
+				c.mu.Unlock()
+				if !c.writeBuffers(whole) {
+					return
+				}
+				continue
+			} else if len(whole) == 1 {
+				data = whole[0]
+				break
+			}
 			buf, data = c.takeLocked(buf)
 		}
 		c.mu.Unlock()
@@ -402,6 +414,29 @@ func (c *streamConn) drain() {
 			return
 		}
 	}
+}
+
+// takeWholeLocked removes the batches at the head of the queue that the
+// client gets whole (it sees every change and has none of the batch's),
+// up to about maxJoin bytes, and appends their shared bytes to bufs. drain
+// writes them with one writev instead of joining them in a buffer of its
+// own: a client behind by a replay (a resume, a shared snapshot) would
+// otherwise cost a copy of its backlog. c.mu is held.
+func (c *streamConn) takeWholeLocked(bufs net.Buffers) net.Buffers {
+	for n := 0; n < maxJoin && len(c.queue) > 0 && c.filter.all && c.qpos == 0 && c.queue[0].events[0].seq > c.seq; {
+		w := c.popLocked().shared()
+		bufs = append(bufs, w)
+		n += len(w)
+	}
+	return bufs
+}
+
+// writeBuffers writes bufs (consumed) in one writev, waiting up to the
+// write timeout, and reports whether the connection goes on.
+func (c *streamConn) writeBuffers(bufs net.Buffers) bool {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
+	_, err := bufs.WriteTo(c.conn)
+	return c.fail(err)
 }
 
 // writeWait writes data, waiting up to the write timeout, and reports
