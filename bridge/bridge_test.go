@@ -24,9 +24,24 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
-type fixedClock struct{ t time.Time }
+// fixedClock is a clock the test moves by hand; the server's goroutines
+// read it (a View takes the time), so it is locked.
+type fixedClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
-func (c *fixedClock) Now() time.Time { return c.t }
+func (c *fixedClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fixedClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
 
 // fixture returns a tracker with two users (one online with two resources,
 // one offline) at fixed times, for stable golden files.
@@ -34,11 +49,11 @@ func fixture() (*presence.Tracker, *fixedClock) {
 	clk := &fixedClock{t: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
 	tr := presence.New(presence.Options{Clock: clk})
 	tr.Apply(presence.Update{User: "alice@example.org", Resource: "pc", Available: true, Priority: 5, Status: "at my desk"})
-	clk.t = clk.t.Add(time.Minute)
+	clk.add(time.Minute)
 	tr.Apply(presence.Update{User: "alice@example.org", Resource: "phone", Available: true, Show: presence.ShowAway, Priority: 1,
-		Status: "out", Statuses: []presence.LangStatus{{Lang: "de", Text: "unterwegs"}}, Idle: clk.t.Add(-time.Hour)})
+		Status: "out", Statuses: []presence.LangStatus{{Lang: "de", Text: "unterwegs"}}, Idle: clk.Now().Add(-time.Hour)})
 	tr.Apply(presence.Update{User: "bob@example.org", Resource: "laptop", Available: true, Show: presence.ShowDND, Status: "focus"})
-	clk.t = clk.t.Add(time.Minute)
+	clk.add(time.Minute)
 	tr.Apply(presence.Update{User: "bob@example.org", Resource: "laptop"})
 	return tr, clk
 }
@@ -166,7 +181,7 @@ func TestStreamSnapshotThenChanges(t *testing.T) {
 	}
 	golden(t, "snapshot.json", data)
 
-	clk.t = clk.t.Add(time.Minute)
+	clk.add(time.Minute)
 	tr.Apply(presence.Update{User: "bob@example.org", Resource: "laptop", Available: true, Show: presence.ShowChat})
 	tr.Apply(presence.Update{User: "alice@example.org", Resource: "pc", Available: true, Priority: 5, Status: "lunch"})
 	tr.Apply(presence.Update{User: "alice@example.org", Resource: "pc"})

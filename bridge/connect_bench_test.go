@@ -76,8 +76,10 @@ func stormTracker(n int) *presence.Tracker {
 func benchConnectStorm(b *testing.B, users, connects, inFlight int) {
 	tr := stormTracker(users)
 	reg := prometheus.NewRegistry()
+	// A long write timeout: with an encoding per connect, a client may
+	// wait long for the CPU to read its snapshot.
 	br := New(Config{Tracker: tr, Logger: quietLog, PingInterval: time.Hour, RatePerSecond: 1e9, RateBurst: 1 << 30,
-		Registerer: reg})
+		Registerer: reg, WriteTimeout: 2 * time.Minute})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

@@ -182,11 +182,11 @@ func restFixture() *presence.Tracker {
 	tr := presence.New(presence.Options{Clock: clk})
 	tr.Apply(presence.Update{User: "alice@example.org", Resource: "pc", Available: true, Priority: 5, Status: "at my desk"})
 	tr.Apply(presence.Update{User: "alice@example.org", Resource: "phone", Available: true, Show: presence.ShowAway, Priority: -1,
-		Statuses: []presence.LangStatus{{Lang: "de", Text: "unterwegs"}}, Idle: clk.t.Add(-time.Hour)})
+		Statuses: []presence.LangStatus{{Lang: "de", Text: "unterwegs"}}, Idle: clk.Now().Add(-time.Hour)})
 	tr.Apply(presence.Update{User: "bob@example.net", Resource: "web/tab", Available: true, Show: presence.ShowDND, TTL: time.Minute})
 	tr.Apply(presence.Update{User: "carol@example.org", Resource: "r", Available: true, Show: presence.ShowXA})
 	tr.Apply(presence.Update{User: "dave@example.com", Resource: "r", Available: true, Show: presence.ShowChat})
-	clk.t = clk.t.Add(time.Minute)
+	clk.add(time.Minute)
 	tr.Apply(presence.Update{User: "erin@example.org", Resource: "r", Available: true})
 	tr.Apply(presence.Update{User: "erin@example.org", Resource: "r"})
 	return tr

@@ -57,12 +57,12 @@ func TestRealTrafficMatchesTheSpec(t *testing.T) {
 	clk := &fixedClock{t: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
 	tr := presence.New(presence.Options{Clock: clk})
 	tr.Apply(presence.Update{User: "a@x", Resource: "pc", Available: true, Status: "hi",
-		Statuses: []presence.LangStatus{{Lang: "de", Text: "hallo"}}, Idle: clk.t.Add(-time.Hour)})
+		Statuses: []presence.LangStatus{{Lang: "de", Text: "hallo"}}, Idle: clk.Now().Add(-time.Hour)})
 	tr.Apply(presence.Update{User: "b@y", Resource: "phone", Available: true, Show: presence.ShowAway})
 	tr.Apply(presence.Update{User: "b@y", Resource: "phone"})
 	b := New(Config{Tracker: tr, Checks: map[string]func() error{"store": func() error { return nil }},
 		History: func(context.Context, string, time.Time, time.Time, int) ([]HistoryEntry, error) {
-			return []HistoryEntry{{Time: clk.t, Resource: "pc", Event: "offline", Show: "away", Reason: "timeout"}}, nil
+			return []HistoryEntry{{Time: clk.Now(), Resource: "pc", Event: "offline", Show: "away", Reason: "timeout"}}, nil
 		}})
 	srv := httptest.NewServer(b)
 	defer srv.Close()

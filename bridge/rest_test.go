@@ -107,7 +107,7 @@ func TestWebPresence(t *testing.T) {
 		t.Fatalf("publish: %d %v", code, m)
 	}
 	// The TTL runs out without a refresh: the XMPP resource wins again.
-	clk.t = clk.t.Add(31 * time.Second)
+	clk.add(31 * time.Second)
 	tr.ExpireDue()
 	if u, _ := tr.Get("a@x"); u.Show != presence.ShowAway || len(u.Resources) != 1 {
 		t.Fatalf("after the TTL: %+v", u)
