@@ -30,6 +30,23 @@
 // itself); a queue entry per change per connection, paced per connection
 // (a lock and a "changes" message built per change and connection).
 //
+// A connect storm shares snapshots (snapshot.go): connects of the full
+// feed (viewFilter.all) take the snapshot frame encoded for another
+// connect less than a second ago, or wait for the one being encoded, and
+// the hub replays the changes after its seq from the resume window, as
+// for a resume; so a snapshot costs one encoding per second of storm, not
+// one per client, and its bytes are written from one copy. The encoding
+// runs outside the tracker's and the hub's locks, on a View. Alternatives
+// considered: an encoding per connect (at 100,000 users about 0.4 s of
+// CPU each, docs/benchmarks.md); sharing only among connects at the same
+// feed position (under a steady stream of changes two connects seldom
+// are); keeping an encoded snapshot up to date at every change (costs
+// every change, with or without connects, and JSON is not patched in
+// place); sharing the snapshots of filtered clients too, keyed by filter
+// and token (filters and claims compare as sets, and a storm is mostly
+// dashboards of the full feed: left for when one is measured). A resync
+// (the hub lagged) and a "subscribe" message still encode per connection.
+//
 // Every byte written to a stream's socket goes through its one writer.
 // gorilla/websocket only does the handshake: it writes close frames by
 // itself from its read path (over the read limit, on protocol errors),
