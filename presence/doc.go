@@ -79,35 +79,54 @@
 //
 // Reads never copy everyone under the lock. Besides the map of users, the
 // tracker keeps an index: every user's immutable view (a User, rebuilt at
-// each change of that user) in B-trees ordered by JID, one of everyone
-// and one per domain label and aggregate state, and beside them the
-// counts of users and resources per label and state. [Tracker.View]
-// copies the trees under the lock in O(labels): the trees are
-// copy-on-write (github.com/tidwall/btree), so a View is a consistent
-// picture at one feed position that readers walk without the lock while
-// updates go on; the next update after a View copies the few nodes it
-// touches. A page (limit, cursor, filters by domain, user and state)
-// merges the buckets the filter selects: O(page + log users) per bucket;
-// [Tracker.Counts] and the gauges are O(labels); [Tracker.SubscribeView]
-// gives a connect its snapshot in O(labels). Labels are the served
-// domains ([Options.Domains]) plus [OtherDomain], so that clients naming
-// new domains cannot grow them; a filter on a domain that is not served
-// scans the other bucket. Costs, measured at 1,000,000 users
-// (docs/benchmarks.md): an update writes two trees and allocates a view
-// (about 2.5 times the cost of an update without the index, at that
-// size, from cache misses in the trees; the tree items carry 16 bytes of
-// the JID so that a search does not follow pointers), and about twice the
-// memory per user. Alternatives considered: copying the users under the
-// lock (the design until then: 2.6 to 3.2 s of lock per read at
-// 1,000,000 users, 6.8 s for one update during reads); an RWMutex
-// around that copy (readers still block updates for the whole copy);
-// a sorted slice rebuilt per change (O(users) per update); per-user
-// versioned slots read without copying trees (no allocation per
-// update for order, but a version chain to trim per reader: more code
-// and a reader protocol for a gain not yet measured); dropping the tree
-// of everyone, so that an update writes one tree (an unfiltered page
-// then merges labels times states buckets); the last is the next step if
-// updates at that size must get faster.
+// each change of that user, in one allocation with its resource when it
+// has one) in B-trees ordered by JID, one per domain label and aggregate
+// state, and beside them the counts of users and resources per label and
+// state. [Tracker.View] copies the trees under the lock in O(labels): the
+// trees are copy-on-write (github.com/tidwall/btree), so a View is a
+// consistent picture at one feed position that readers walk without the
+// lock while updates go on. A page (limit, cursor, filters by domain,
+// user and state) merges the buckets the filter selects with a heap:
+// O(buckets · log users + page · log buckets); a page of everyone merges
+// every bucket (labels times states). [Tracker.Counts] and the gauges are
+// O(labels); [Tracker.SubscribeView] gives a connect its snapshot in
+// O(labels). Labels are the served domains ([Options.Domains]) plus
+// [OtherDomain], so that clients naming new domains cannot grow them; a
+// filter on a domain that is not served scans the other bucket.
+//
+// What a View costs is paid by the updates after it: each copies the
+// nodes on its path that a View still shares, the leaf almost always
+// (readers take Views far more often than an update touches the same
+// leaf twice). So an update writes one tree (two when the user's state
+// changes), and the nodes are small (degree 8: 7 to 15 items of 24 bytes,
+// 16 of them the JID's first bytes, so that a search rarely follows a
+// pointer). Readers that can read a picture a few milliseconds old (REST
+// pages, counts) can share one with [Tracker.RecentView], bounded by the
+// age they pass; its Seq says where it stands. A subscriber that takes
+// its snapshot under its own lock and follows the feed from there (the
+// bridge's hub) needs every change before the call in it, and calls View.
+// Costs and the targets they meet or miss, measured at 1,000,000 users,
+// are in docs/benchmarks.md.
+//
+// Alternatives considered: copying the users under the lock (the design
+// until the index: seconds of lock per read at 1,000,000 users); an
+// RWMutex around that copy (readers still block updates for the whole
+// copy); a sorted slice rebuilt per change (O(users) per update); a tree
+// of everyone beside the buckets (the first index: two tree writes and
+// two copied paths per update, for an unfiltered page that read one tree;
+// dropping it made updates without readers about 1.5 times as fast); the
+// library's default degree 32 (nodes of up to 63 items: a copied path
+// about twice the bytes, BenchmarkApplyViewEvery); handing out one View
+// per interval from View itself (the hub's join would then miss the
+// changes between the View's Seq and the hub's own, so sharing is the
+// reader's choice, RecentView); per-user versioned slots, so that a
+// change of a status writes no tree at all (a View would read the newest
+// version at or before its Seq; old versions can only be trimmed once no
+// View needs them, and a View has no Close: the tracker would have to
+// learn from the garbage collector when Views die, and hold every
+// version until then). The last is the step left if updates during reads
+// must cost less still: the leaf that each update copies is most of what
+// an update allocates while readers take Views.
 //
 // Time comes from an injected [Clock]; the only real timer is
 // [Tracker.RunTimers], which just calls ExpireDue. Tests advance a fake
