@@ -15,7 +15,7 @@ import (
 //
 // A connect whose filter and token let every change through (viewFilter.
 // all: no filter, and no authentication or an admin token) asks the cache
-// for a snapshot frame. If one was encoded less than snapshotMaxAge ago,
+// for a snapshot frame. If one was encoded recently (sharedSnapshot.ttl),
 // it gets those bytes, stamped with the feed position S of the View they
 // were encoded from, and the hub replays the events after S from its
 // resume window, exactly as for resume=S (hub.join): the client sees a
@@ -27,7 +27,9 @@ import (
 // one slice, never copied per connection.
 //
 // Bounds: a cached snapshot serves new connects for snapshotMaxAge after
-// its encoding ended, and only while the hub's window (ResumeWindow) still
+// its encoding ended, or for as long as the encoding took if that was
+// longer (at a million users, seconds: so that a storm spends at most
+// about half its time encoding), and only while the hub's window (ResumeWindow) still
 // holds every event after S; otherwise the connect encodes a new one
 // (which the next ones share). The replay is bounded by the window alone,
 // not tighter: an encoding at a million users takes seconds, during which
@@ -35,21 +37,22 @@ import (
 // would encode a snapshot of its own meanwhile, whose changes its queue
 // would have to hold all the same. A replay is cheap next to a snapshot:
 // its batches, maxBatch changes each, are built once with their bytes for
-// every connect of the snapshot (sharedSnapshot.replay). snapshotMaxAge
-// after its encoding the cache drops the bytes.
+// every connect of the snapshot (sharedSnapshot.replay). When the
+// snapshot no longer serves, the cache drops the bytes.
 
-// snapshotMaxAge is how long an encoded snapshot serves new connects
-// (and how long its bytes are kept): long enough that a storm at 100,000
-// users, whose encoding takes about 0.1 s, shares a handful, short enough
-// that the replay after it stays small (at 1,000 changes a second, a
-// second of changes).
+// snapshotMaxAge is the least time an encoded snapshot serves new
+// connects (and its bytes are kept): long enough that a storm at 100,000
+// users, whose encoding takes a few tenths of a second, encodes about once
+// a second (docs/benchmarks.md), short enough that the replay after it
+// stays small (at 1,000 changes a second, a second of changes).
 const snapshotMaxAge = time.Second
 
 // sharedSnapshot is one encoded snapshot frame of the full feed.
 type sharedSnapshot struct {
-	seq     uint64 // the feed position of the View it was encoded from
-	payload []byte // the frame's JSON, shared by every client: read only
-	built   time.Time
+	seq     uint64        // the feed position of the View it was encoded from
+	payload []byte        // the frame's JSON, shared by every client: read only
+	built   time.Time     // when the encoding ended
+	ttl     time.Duration // how long after built it serves: snapshotMaxAge, or the encoding's time
 	done    chan struct{} // closed when payload (or err) is set
 	err     error
 	// replay is the changes after seq, maxBatch to a batch, as the
@@ -68,7 +71,7 @@ type snapshotCache struct {
 	mu       sync.Mutex
 	cur      *sharedSnapshot // the latest encoded one; nil once dropped
 	building *sharedSnapshot // being encoded, nil if none
-	drop     *time.Timer     // drops cur after snapshotMaxAge
+	drop     *time.Timer     // drops cur once it no longer serves
 
 	// encodes counts the snapshot frames encoded (shared or not), shared
 	// the connects that got an encoding made for another.
@@ -80,7 +83,7 @@ func newSnapshotCache(t *presence.Tracker) *snapshotCache {
 }
 
 // get returns a snapshot of the full feed for one connect: the cached one
-// if it was encoded less than snapshotMaxAge ago and is not stale, the one
+// if it was encoded less than its ttl ago and is not stale, the one
 // being encoded (after waiting for it), or a new one encoded by this call.
 // stale, if not nil, is a snapshot the caller found too old for the hub's
 // window: it is not returned again. It returns an error only if the
@@ -90,7 +93,7 @@ func (s *snapshotCache) get(stale *sharedSnapshot) (*sharedSnapshot, error) {
 	if stale != nil && s.cur == stale {
 		s.cur = nil
 	}
-	if e := s.cur; e != nil && s.now().Sub(e.built) < snapshotMaxAge {
+	if e := s.cur; e != nil && s.now().Sub(e.built) < e.ttl {
 		s.mu.Unlock()
 		s.shared.Add(1)
 		return e, nil
@@ -108,6 +111,7 @@ func (s *snapshotCache) get(stale *sharedSnapshot) (*sharedSnapshot, error) {
 	s.building = e
 	s.mu.Unlock()
 
+	began := s.now()
 	v := s.tracker.View() // O(labels) under the tracker's lock
 	e.seq = v.Seq()
 	e.payload, e.err = encodeSnapshot(v, &viewFilter{all: true}, nil)
@@ -116,8 +120,9 @@ func (s *snapshotCache) get(stale *sharedSnapshot) (*sharedSnapshot, error) {
 	s.building = nil
 	if e.err == nil {
 		e.built = s.now()
+		e.ttl = max(snapshotMaxAge, e.built.Sub(began))
 		s.cur = e
-		s.armDropLocked()
+		s.armDropLocked(e.ttl)
 	}
 	s.mu.Unlock()
 	close(e.done)
@@ -130,18 +135,18 @@ func (s *snapshotCache) get(stale *sharedSnapshot) (*sharedSnapshot, error) {
 // armDropLocked schedules dropping cur once it is too old to serve, so that
 // its bytes (megabytes at 100,000 users) are not kept for nobody; the
 // clients writing them keep their own reference until done. s.mu is held.
-func (s *snapshotCache) armDropLocked() {
+func (s *snapshotCache) armDropLocked(after time.Duration) {
 	if s.drop == nil {
-		s.drop = time.AfterFunc(snapshotMaxAge, s.expire)
+		s.drop = time.AfterFunc(after, s.expire)
 		return
 	}
-	s.drop.Reset(snapshotMaxAge)
+	s.drop.Reset(after)
 }
 
 func (s *snapshotCache) expire() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.cur; e != nil && s.now().Sub(e.built) >= snapshotMaxAge {
+	if e := s.cur; e != nil && s.now().Sub(e.built) >= e.ttl {
 		s.cur = nil
 	}
 }
