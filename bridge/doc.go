@@ -32,7 +32,8 @@
 //
 // A connect storm shares snapshots (snapshot.go): connects of the full
 // feed (viewFilter.all) take the snapshot frame encoded for another
-// connect less than a second ago, or wait for the one being encoded, and
+// connect less than a second ago (or than its encoding took, if longer),
+// or wait for the one being encoded, and
 // the hub replays the changes after its seq from the resume window, as
 // for a resume; so a snapshot costs one encoding per second of storm, not
 // one per client, and its bytes are written from one copy. The encoding

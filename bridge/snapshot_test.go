@@ -168,12 +168,18 @@ func TestSharedSnapshotBounds(t *testing.T) {
 		between     func(clk *fixedClock)
 		changes     int // applied between the two connects
 		wantEncodes float64
-		wantFresh   bool // the second snapshot is at the feed's position
+		wantFresh   bool          // the second snapshot is at the feed's position
+		slow        time.Duration // how long the first encoding takes, by the clock
 	}{
 		{name: "recent, in the window", changes: 5, wantEncodes: 1},
 		{name: "out of the window", changes: 20, wantEncodes: 2, wantFresh: true},
 		{name: "too old", changes: 2, wantEncodes: 2, wantFresh: true,
 			between: func(clk *fixedClock) { clk.add(snapshotMaxAge) }},
+		// An encoding that took 3 s serves for 3 s.
+		{name: "older, but its encoding took longer", changes: 2, wantEncodes: 1, slow: 3 * time.Second,
+			between: func(clk *fixedClock) { clk.add(2 * time.Second) }},
+		{name: "older than its encoding took", changes: 2, wantEncodes: 2, wantFresh: true, slow: 3 * time.Second,
+			between: func(clk *fixedClock) { clk.add(3 * time.Second) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,7 +188,14 @@ func TestSharedSnapshotBounds(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			b := New(Config{Tracker: tr, Registerer: reg, ResumeWindow: 8})
 			clk := &fixedClock{t: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
-			b.snapshots.now = clk.Now
+			var calls atomic.Int32
+			b.snapshots.now = func() time.Time {
+				now := clk.Now()
+				if calls.Add(1) == 1 { // the first encoding begins
+					clk.add(tt.slow)
+				}
+				return now
+			}
 			srv := httptest.NewServer(b)
 			defer srv.Close()
 			first, snap := subscribe(t, srv, "")
