@@ -74,7 +74,7 @@ type snapshotCache struct {
 	drop     *time.Timer     // drops cur once it no longer serves
 
 	// encodes counts the snapshot frames encoded (shared or not), shared
-	// the connects that got an encoding made for another.
+	// the connects that sent an encoding made for another (serveStream).
 	encodes, shared atomic.Uint64
 }
 
@@ -87,25 +87,24 @@ func newSnapshotCache(t *presence.Tracker) *snapshotCache {
 // being encoded (after waiting for it), or a new one encoded by this call.
 // stale, if not nil, is a snapshot the caller found too old for the hub's
 // window: it is not returned again. It returns an error only if the
-// encoding failed. O(users) when it encodes, O(1) otherwise.
-func (s *snapshotCache) get(stale *sharedSnapshot) (*sharedSnapshot, error) {
+// encoding failed; own tells whether this call encoded it. O(users) when
+// it encodes, O(1) otherwise.
+func (s *snapshotCache) get(stale *sharedSnapshot) (_ *sharedSnapshot, own bool, _ error) {
 	s.mu.Lock()
 	if stale != nil && s.cur == stale {
 		s.cur = nil
 	}
 	if e := s.cur; e != nil && s.now().Sub(e.built) < e.ttl {
 		s.mu.Unlock()
-		s.shared.Add(1)
-		return e, nil
+		return e, false, nil
 	}
 	if e := s.building; e != nil && e != stale {
 		s.mu.Unlock()
 		<-e.done
 		if e.err != nil {
-			return nil, e.err
+			return nil, false, e.err
 		}
-		s.shared.Add(1)
-		return e, nil
+		return e, false, nil
 	}
 	e := &sharedSnapshot{done: make(chan struct{})}
 	s.building = e
@@ -127,9 +126,9 @@ func (s *snapshotCache) get(stale *sharedSnapshot) (*sharedSnapshot, error) {
 	s.mu.Unlock()
 	close(e.done)
 	if e.err != nil {
-		return nil, e.err
+		return nil, true, e.err
 	}
-	return e, nil
+	return e, true, nil
 }
 
 // armDropLocked schedules dropping cur once it is too old to serve, so that

@@ -298,8 +298,9 @@ func (b *Bridge) serveStream(conn net.Conn, remote, key string, access Access, f
 	// encoded a moment ago, or the one being encoded (snapshot.go),
 	// unless it resumes within the window.
 	var shared *sharedSnapshot
+	var own bool // this connect encoded the shared snapshot
 	if filter.all && !b.hub.canResume(resume) {
-		shared, _ = b.snapshots.get(nil) // on an error, its own snapshot below
+		shared, own, _ = b.snapshots.get(nil) // on an error, its own snapshot below
 	}
 	mode := b.hub.join(c, resume, shared, takeView)
 	for tries := 0; mode == joinStale; tries++ {
@@ -307,7 +308,7 @@ func (b *Bridge) serveStream(conn net.Conn, remote, key string, access Access, f
 		// a new one, once; then this connection's own.
 		stale := shared
 		if shared = nil; tries == 0 {
-			shared, _ = b.snapshots.get(stale)
+			shared, own, _ = b.snapshots.get(stale)
 		}
 		mode = b.hub.join(c, resume, shared, takeView)
 	}
@@ -320,6 +321,9 @@ func (b *Bridge) serveStream(conn net.Conn, remote, key string, access Access, f
 		}
 		c.mu.Unlock()
 	case joinShared:
+		if !own {
+			b.snapshots.shared.Add(1)
+		}
 		c.mu.Lock()
 		c.seq = shared.seq // the replay queued by join follows it
 		c.mu.Unlock()
