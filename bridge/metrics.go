@@ -54,7 +54,7 @@ func newMetrics(reg prometheus.Registerer, b *Bridge) *metrics {
 		return b.hub.interval.Seconds()
 	}), prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "presence_bridge_snapshot_encodes_total",
-		Help: "WebSocket snapshot frames encoded: one per connect storm moment for clients of the full feed (shared), one per connect, subscribe or resync otherwise.",
+		Help: "WebSocket snapshot frames encoded: for clients of the full feed, one shared by the connects of a second or so (or of as long as it took to encode); for others, one per connect, subscribe or resync.",
 	}, func() float64 { return float64(b.snapshots.encodes.Load()) }), prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "presence_bridge_snapshot_shared_total",
 		Help: "WebSocket connects that got a snapshot frame encoded for another connect (snapshot.go), with the changes after it replayed.",

@@ -28,17 +28,18 @@ import (
 //
 // Bounds: a cached snapshot serves new connects for snapshotMaxAge after
 // its encoding ended, or for as long as the encoding took if that was
-// longer (at a million users, seconds: so that a storm spends at most
-// about half its time encoding), and only while the hub's window (ResumeWindow) still
-// holds every event after S; otherwise the connect encodes a new one
-// (which the next ones share). The replay is bounded by the window alone,
-// not tighter: an encoding at a million users takes seconds, during which
-// the changes after S pile up, and a connect that refused a long replay
-// would encode a snapshot of its own meanwhile, whose changes its queue
-// would have to hold all the same. A replay is cheap next to a snapshot:
-// its batches, maxBatch changes each, are built once with their bytes for
-// every connect of the snapshot (sharedSnapshot.replay). When the
-// snapshot no longer serves, the cache drops the bytes.
+// longer (at a million users, seconds: so that a storm spends at most about
+// half its time encoding), and only while the hub's window (ResumeWindow)
+// still holds every event after S; otherwise the connect encodes a new one
+// (which the next ones share); connects that waited for an encoding take it
+// whatever its age. The replay is bounded by the window alone, not tighter:
+// an encoding at a million users takes seconds, during which the changes
+// after S pile up, and a connect that refused a long replay would encode a
+// snapshot of its own meanwhile, whose changes its queue would have to hold
+// all the same. A replay is cheap next to a snapshot: its batches, maxBatch
+// changes each, are built once with their bytes for every connect of the
+// snapshot (sharedSnapshot.replay). When the snapshot no longer serves, the
+// cache drops the bytes.
 
 // snapshotMaxAge is the least time an encoded snapshot serves new
 // connects (and its bytes are kept): long enough that a storm at 100,000
