@@ -171,7 +171,7 @@ func (b *Bridge) counts(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_filter", err.Error())
 		return
 	}
-	out, _, err := countView(b.cfg.Tracker.View(), f)
+	out, _, err := b.countUsers(f)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_filter", err.Error())
 		return
@@ -179,20 +179,30 @@ func (b *Bridge) counts(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// countView counts the users f lets through, by show and domain (a
+// countUsers counts the users f lets through, by show and domain (a
 // served domain, one the filter names, or other), and their online
 // resources: from the counts the tracker keeps, O(domains), unless the
 // filter names users, domains that are not served, or an Access that is
-// not a token's claims (then O(users it selects)).
-func countView(v *presence.View, f *viewFilter) (out countsJSON, resources int, err error) {
-	out = countsJSON{Seq: v.Seq(), ByShow: map[string]int{}, ByDomain: map[string]domainCountsJSON{}}
+// not a token's claims (then O(users it selects)). For a client that sees
+// everyone without a filter the tracker's own counts do, without a View:
+// a View makes the updates after it copy the index nodes they touch.
+func (b *Bridge) countUsers(f *viewFilter) (out countsJSON, resources int, err error) {
+	var counts []presence.DomainCounts
+	var seq uint64
+	if f.all {
+		c := b.cfg.Tracker.Counts()
+		counts, seq = c.Domains, c.Seq
+	} else {
+		v := b.cfg.Tracker.View()
+		if counts, err = v.Count(trackerQuery(f, "")); err != nil {
+			return out, 0, err
+		}
+		seq = v.Seq()
+	}
+	out = countsJSON{Seq: seq, ByShow: map[string]int{}, ByDomain: map[string]domainCountsJSON{}}
 	states := presence.StateNames()
 	for _, s := range states {
 		out.ByShow[s] = 0
-	}
-	counts, err := v.Count(trackerQuery(f, ""))
-	if err != nil {
-		return out, 0, err
 	}
 	for _, c := range counts {
 		d := out.ByDomain[c.Domain]
@@ -269,7 +279,7 @@ func (b *Bridge) stats(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	counts, resources, _ := countView(b.cfg.Tracker.View(), &viewFilter{}) // no filter: no error
+	counts, resources, _ := b.countUsers(&viewFilter{all: true}) // no filter: no error
 	checks := map[string]string{}
 	for name, check := range b.cfg.Checks {
 		checks[name] = "ok"

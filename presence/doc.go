@@ -100,12 +100,9 @@
 // leaf twice). So an update writes one tree (two when the user's state
 // changes), and the nodes are small (degree 8: 7 to 15 items of 24 bytes,
 // 16 of them the JID's first bytes, so that a search rarely follows a
-// pointer). Readers that can read a picture a few milliseconds old can
-// share one with [Tracker.RecentView], bounded by the age they pass; its
-// Seq says where it stands (at this project's read rates it saves the
-// updates nothing measurable, see below). A subscriber that takes
-// its snapshot under its own lock and follows the feed from there (the
-// bridge's hub) needs every change before the call in it, and calls View.
+// pointer). Readers that need no picture take none: counts of everyone
+// come from [Tracker.Counts], kept at every change, so that only pages,
+// filtered counts and connects take Views.
 // Costs and the targets they meet or miss, measured at 1,000,000 users,
 // are in docs/benchmarks.md.
 //
@@ -119,11 +116,11 @@
 // to 74 % of the rate without readers, which stayed the same); the
 // library's default degree 32 (nodes of up to 63 items: a copied path
 // about twice the bytes, BenchmarkApplyViewEvery); handing out one View
-// per interval from View itself (the hub's join would then miss the
-// changes between the View's Seq and the hub's own, so sharing is the
-// reader's choice, RecentView; measured, sharing one View per 5 ms
-// between pages and counts saved nothing: each update still copies its
-// leaf); per-user versioned slots, so that a
+// per interval (the hub's join would then miss the changes between the
+// View's Seq and the hub's own; and measured as a reader's choice, one
+// View per 5 ms shared between pages and counts saved nothing: each
+// update still copies its leaf, so it was removed); per-user versioned
+// slots, so that a
 // change of a status writes no tree at all (a View would read the newest
 // version at or before its Seq; old versions can only be trimmed once no
 // View needs them, and a View has no Close: the tracker would have to

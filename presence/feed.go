@@ -120,9 +120,8 @@ func (t *Tracker) SubscribeView(f Filter, buffer int) (*View, *Subscription) {
 		buffer = t.feedSize
 	}
 	s := &Subscription{t: t, match: f.compile(), limit: buffer, ring: make([]Event, min(buffer, 16))}
-	now := t.clock.Now()
 	t.mu.Lock()
-	v := t.ix.view(t.seq, now)
+	v := t.ix.view(t.seq)
 	t.subs = append(t.subs, s)
 	t.mu.Unlock()
 	return v, s

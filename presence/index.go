@@ -3,7 +3,6 @@ package presence
 import (
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/tidwall/btree"
 )
@@ -141,11 +140,6 @@ type index struct {
 	learn    bool
 	// snap is the last View taken, while nothing changed since.
 	snap *View
-	// last is the last View taken, changes since or not, and lastAt when
-	// (the tracker's clock): RecentView hands it out again while it is
-	// young enough.
-	last   *View
-	lastAt time.Time
 }
 
 func newIndex(domains []string) *index {
@@ -266,9 +260,9 @@ func (ix *index) remove(usr *user) {
 	}
 }
 
-// view returns a View of the index at seq, taken at now: the cached one if
-// nothing changed since it was taken, else copies of the trees, O(labels).
-func (ix *index) view(seq uint64, now time.Time) *View {
+// view returns a View of the index at seq: the cached one if nothing
+// changed since it was taken, else copies of the trees, O(labels).
+func (ix *index) view(seq uint64) *View {
 	if ix.snap != nil {
 		return ix.snap
 	}
@@ -280,17 +274,8 @@ func (ix *index) view(seq uint64, now time.Time) *View {
 			v.buckets[l][s] = ix.buckets[l][s].Copy()
 		}
 	}
-	ix.snap, ix.last, ix.lastAt = v, v, now
+	ix.snap = v
 	return v
-}
-
-// recent returns the last View taken if it was taken less than maxAge
-// before now, else a new one (view). O(1) or O(labels).
-func (ix *index) recent(seq uint64, now time.Time, maxAge time.Duration) *View {
-	if ix.snap == nil && ix.last != nil && now.Sub(ix.lastAt) < maxAge {
-		return ix.last
-	}
-	return ix.view(seq, now)
 }
 
 // counts returns the counts by label, O(labels).

@@ -86,11 +86,15 @@ func BenchmarkPage(b *testing.B) {
 
 func BenchmarkCounts(b *testing.B) {
 	tr, _ := readTracker(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		if readCounts(tr) == 0 {
-			b.Fatal("no users")
-		}
+	for _, domain := range []string{"", "example.org"} {
+		b.Run("domain="+domain, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if readCounts(tr, domain) == 0 {
+					b.Fatal("no users")
+				}
+			}
+		})
 	}
 }
 
@@ -108,7 +112,7 @@ func BenchmarkConnect(b *testing.B) {
 	tr, _ := readTracker(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		readConnect(tr)
+		readConnect(tr, true, nil) // a filtered client: a View each
 	}
 }
 
@@ -133,35 +137,36 @@ func readUpdate(r *rand.Rand, jids []string, u *Update) {
 // random users (b.N in all) while, with readers, 4 others each repeat one kind of
 // read with a pause of 1 ms after each (REST pages, counts, scrapes,
 // WebSocket connects), each as presenced does it (reads_ops_test.go).
-// readers=recent is the same with the pages and counts read from a View
-// up to readAge old (Tracker.RecentView), where the design has one. It
-// reports the updates per second, the 99.9th percentile and the maximum
+// Counts alternate between everyone (no View: Tracker.Counts) and one
+// served domain (a View); connects between a filtered client (a View each)
+// and a full-feed one (the bridge's shared snapshot: one View a second
+// between them). It reports the updates per second, the 99.9th percentile and the maximum
 // of the time one Apply took (its wait for the lock included) and the
 // reads per second the readers achieved.
 func BenchmarkApplyDuringReads(b *testing.B) {
 	tr, jids := readTracker(b)
-	modes := []string{"false", "true"}
-	if readRecent {
-		modes = append(modes, "recent")
-	}
-	for _, mode := range modes {
+	for _, mode := range []string{"false", "true"} {
 		b.Run("readers="+mode, func(b *testing.B) {
 			stop := make(chan struct{})
 			var rwg sync.WaitGroup
 			var reads atomic.Int64
 			if mode != "false" {
-				page, counts := readPage, readCounts
-				if mode == "recent" {
-					page, counts = readPageRecent, readCountsRecent
-				}
+				var countsN, connectsN int
+				var lastShared time.Time
 				ops := []func(*rand.Rand){
 					func(r *rand.Rand) {
 						pq := pageQueries[r.IntN(len(pageQueries))]
-						page(tr, jids[r.IntN(len(jids))], pq.domains, pq.shows, 100)
+						readPage(tr, jids[r.IntN(len(jids))], pq.domains, pq.shows, 100)
 					},
-					func(*rand.Rand) { counts(tr) },
+					func(*rand.Rand) {
+						countsN++
+						readCounts(tr, []string{"", "example.org"}[countsN%2])
+					},
 					func(*rand.Rand) { readScrape(tr) },
-					func(*rand.Rand) { readConnect(tr) },
+					func(*rand.Rand) {
+						connectsN++
+						readConnect(tr, connectsN%2 == 0, &lastShared)
+					},
 				}
 				for i, op := range ops {
 					rwg.Add(1)

@@ -7,13 +7,6 @@ package presence
 
 import "time"
 
-// readAge is how old a View the recent readers accept (Tracker.RecentView).
-const readAge = 5 * time.Millisecond
-
-// readRecent: this design has RecentView (BenchmarkApplyDuringReads then
-// runs readers=recent too).
-const readRecent = true
-
 func newReadTracker() *Tracker {
 	return New(Options{Domains: []string{"example.org", "example.net", "example.com"}})
 }
@@ -21,11 +14,6 @@ func newReadTracker() *Tracker {
 // readPage returns how many users one page (limit) after the cursor has.
 func readPage(tr *Tracker, after string, domains, shows []string, limit int) int {
 	return pageOf(tr.View(), after, domains, shows, limit)
-}
-
-// readPageRecent is readPage from a View up to readAge old.
-func readPageRecent(tr *Tracker, after string, domains, shows []string, limit int) int {
-	return pageOf(tr.RecentView(readAge), after, domains, shows, limit)
 }
 
 func pageOf(v *View, after string, domains, shows []string, limit int) int {
@@ -37,17 +25,18 @@ func pageOf(v *View, after string, domains, shows []string, limit int) int {
 	return min(n, limit)
 }
 
-// readCounts is bridge/rest.go's GET /v1/counts without a filter: a View
-// and its Count (the kept counts), so that it costs the tracker what the
-// bridge's read costs it, a View included.
-func readCounts(tr *Tracker) int { return viewCounts(tr.View()) }
-
-// readCountsRecent is readCounts from a View up to readAge old.
-func readCountsRecent(tr *Tracker) int { return viewCounts(tr.RecentView(readAge)) }
-
-func viewCounts(v *View) int {
+// readCounts is bridge/rest.go's GET /v1/counts: without a filter (domain
+// empty) for a client that sees everyone, the kept counts (Tracker.Counts,
+// no View); with a domain, a View and its Count, as a filtered request
+// takes, so that it costs the tracker what the bridge's read costs it.
+func readCounts(tr *Tracker, domain string) int {
+	var counts []DomainCounts
+	if domain == "" {
+		counts = tr.Counts().Domains
+	} else {
+		counts, _ = tr.View().Count(Query{Domains: []string{domain}}) // no states: no error
+	}
 	n := 0
-	counts, _ := v.Count(Query{}) // no states: no error
 	for _, d := range counts {
 		n += d.Total()
 	}
@@ -68,10 +57,19 @@ func readScrape(tr *Tracker) int {
 	return n
 }
 
-// readConnect is the tracker's part of a WebSocket connect: the snapshot
-// and the subscription (the bridge encodes one snapshot per feed position
-// for all such clients).
-func readConnect(tr *Tracker) {
-	_, sub := tr.SubscribeView(Filter{}, 16)
-	sub.Close()
+// readConnect is the tracker's part of a WebSocket connect as the bridge
+// does it: a filtered client's connect takes a View (its snapshot is
+// encoded from it outside the lock; the hub's one subscription serves every
+// connection); a full-feed client's gets the snapshot another connect
+// encoded at most a second ago (bridge/snapshot.go), so those take one View
+// a second between them (lastShared: when the last was taken).
+func readConnect(tr *Tracker, filtered bool, lastShared *time.Time) {
+	if filtered {
+		tr.View()
+		return
+	}
+	if now := time.Now(); now.Sub(*lastShared) >= time.Second {
+		tr.View()
+		*lastShared = now
+	}
 }

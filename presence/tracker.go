@@ -556,27 +556,9 @@ func (t *Tracker) Snapshot() ([]User, uint64) {
 // of the index's copy-on-write trees; the same View again while nothing
 // changed). Reading a View costs what it reads; see View.Range.
 func (t *Tracker) View() *View {
-	now := t.clock.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.ix.view(t.seq, now)
-}
-
-// RecentView is View for readers that may read a picture up to maxAge old
-// (by the tracker's clock): it hands out the last View taken (by View,
-// SubscribeView or RecentView) again if that is younger than maxAge, else
-// a new one. Its Seq says where it stands, so a reader that follows the
-// feed from Seq misses nothing; one that must include every change made
-// before the call (a subscriber taking its snapshot under its own lock)
-// calls View. Why: after every View, each update copies the tree nodes
-// on its path that the View shares, so readers that share one View per
-// interval (REST pages, counts) cost updates less than one View each.
-// O(1) under the tracker's lock, or View's O(labels).
-func (t *Tracker) RecentView(maxAge time.Duration) *View {
-	now := t.clock.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.ix.recent(t.seq, now, maxAge)
+	return t.ix.view(t.seq)
 }
 
 // Counts returns how many users are in each state, by domain label, and
