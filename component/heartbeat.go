@@ -165,44 +165,67 @@ func (c *Component) pingResource(ctx context.Context, s *xmpp.Session, ref prese
 		c.probeThenExpire(ctx, s, ref, sent, wall)
 		return
 	}
-	pctx, cancel := context.WithTimeout(ctx, c.cfg.PingTimeout)
-	err = c.sendPing(pctx, s, to)
+	switch c.ask(ctx, to, func(ctx context.Context) error { return c.sendPing(ctx, s, to) }) {
+	case answered:
+		c.metrics.ping("answered")
+		c.cfg.Tracker.Confirm(ref.User, ref.Resource)
+	case silent:
+		c.metrics.ping("timeout")
+		c.expireSilent(ctx, ref, sent, wall, "a ping")
+	case refused:
+		c.metrics.ping("error")
+		switch c.ask(ctx, to, func(ctx context.Context) error { return c.sendDiscoInfo(ctx, s, to) }) {
+		case answered:
+			c.metrics.ping("disco")
+			c.cfg.Tracker.Confirm(ref.User, ref.Resource)
+		case silent:
+			// An error, then silence: the error was the server's.
+			c.expireSilent(ctx, ref, sent, wall, "disco#info")
+		case refused:
+			c.probeThenExpire(ctx, s, ref, sent, wall)
+		}
+	}
+}
+
+// outcome is how a resource met a query (ask).
+type outcome int
+
+const (
+	answered  outcome = iota // a result
+	refused                  // an error reply: ambiguous (see pingResource)
+	silent                   // nothing within PingTimeout
+	noVerdict                // the link dropped, or the query failed to go out
+)
+
+// ask sends one query to the full JID to (send, bounded by PingTimeout)
+// and says how it was met. Any reply proves the link works.
+func (c *Component) ask(ctx context.Context, to jid.JID, send func(context.Context) error) outcome {
+	qctx, cancel := context.WithTimeout(ctx, c.cfg.PingTimeout)
+	err := send(qctx)
 	cancel()
 	var se stanza.Error
 	switch {
 	case err == nil:
-		c.metrics.ping("answered")
 		c.lastRecv.Store(time.Now().UnixNano())
-		c.cfg.Tracker.Confirm(ref.User, ref.Resource)
+		return answered
 	case errors.As(err, &se):
-		c.metrics.ping("error")
 		c.lastRecv.Store(time.Now().UnixNano())
-		dctx, cancel := context.WithTimeout(ctx, c.cfg.PingTimeout)
-		err = c.sendDiscoInfo(dctx, s, to)
-		cancel()
-		switch {
-		case err == nil:
-			c.metrics.ping("disco")
-			c.cfg.Tracker.Confirm(ref.User, ref.Resource)
-		case ctx.Err() != nil:
-		case errors.Is(err, context.DeadlineExceeded):
-			// An error, then silence: the error was the server's.
-			if c.linkWorks(ctx, wall) && c.cfg.Tracker.ExpireResource(ref.User, ref.Resource, sent, presence.ReasonTimeout) {
-				c.log.Info("component: resource did not answer disco#info", "jid", to.String())
-			}
-		default:
-			c.probeThenExpire(ctx, s, ref, sent, wall)
-		}
+		return refused
 	case ctx.Err() != nil:
-		// The link dropped: no verdict.
+		return noVerdict
 	case errors.Is(err, context.DeadlineExceeded):
-		c.metrics.ping("timeout")
-		// Silence means the user is gone only if the link itself works.
-		if c.linkWorks(ctx, wall) && c.cfg.Tracker.ExpireResource(ref.User, ref.Resource, sent, presence.ReasonTimeout) {
-			c.log.Info("component: resource did not answer a ping", "jid", to.String(), "timeout", c.cfg.PingTimeout)
-		}
-	default:
-		c.log.Debug("component: ping failed", "jid", to.String(), "err", err)
+		return silent
+	}
+	c.log.Debug("component: query failed", "jid", to.String(), "err", err)
+	return noVerdict
+}
+
+// expireSilent takes offline a resource that left a query (what) sent at
+// sent unanswered; silence means the client is gone only if the link
+// itself works (wall: the same instant on the wall clock).
+func (c *Component) expireSilent(ctx context.Context, ref presence.Ref, sent, wall time.Time, what string) {
+	if c.linkWorks(ctx, wall) && c.cfg.Tracker.ExpireResource(ref.User, ref.Resource, sent, presence.ReasonTimeout) {
+		c.log.Info("component: resource did not answer "+what, "user", ref.User, "resource", ref.Resource, "timeout", c.cfg.PingTimeout)
 	}
 }
 
