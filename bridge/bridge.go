@@ -138,9 +138,6 @@ func New(cfg Config) *Bridge {
 	}
 	b := &Bridge{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), limits: newLimiter(cfg.RatePerSecond, cfg.RateBurst),
 		hub: newHub(cfg.Tracker, cfg.Logger, cfg.ResumeWindow, cfg.StreamWriters, cfg.StreamFlushInterval)}
-	// Write buffers come from a pool, held only while a message is written:
-	// an idle connection keeps none (docs/benchmarks.md, memory per idle
-	// connection).
 	b.snapshots = newSnapshotCache(cfg.Tracker)
 	b.started = time.Now()
 	b.metrics = newMetrics(cfg.Registerer, b)

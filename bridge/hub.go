@@ -152,7 +152,9 @@ func (h *hub) start(ctx context.Context) {
 // start, or a lag), its window is no longer contiguous and every connection
 // is told to start over from a snapshot.
 func (h *hub) subscribe() *presence.Subscription {
-	_, seq, sub := h.tracker.Subscribe(presence.Filter{}, 1<<16)
+	// SubscribeView: the hub needs the position, not a copy of everyone.
+	v, sub := h.tracker.SubscribeView(presence.Filter{}, 1<<16)
+	seq := v.Seq()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.last != seq {
@@ -301,13 +303,35 @@ func (h *hub) canResume(resume uint64) bool {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return resume == h.last || resume < h.last && h.coversLocked(resume)
+	return h.resumableLocked(resume)
+}
+
+// resumableLocked reports whether a connection resuming after resume can
+// be served from the window alone. h.mu is held.
+func (h *hub) resumableLocked(resume uint64) bool {
+	return resume > 0 && (resume == h.last || resume < h.last && h.coversLocked(resume))
 }
 
 // coversLocked reports whether the window holds every event after seq
 // up to the last published (seq < h.last). h.mu is held.
 func (h *hub) coversLocked(seq uint64) bool {
 	return h.count > 0 && seq+1 >= h.ring[h.head].seq
+}
+
+// afterLocked returns the window's events after seq, in order;
+// coversLocked(seq) said the window holds them. The window holds
+// consecutive seqs (a lag empties it, see subscribe), so the first is
+// found by arithmetic: O(events returned). h.mu is held.
+func (h *hub) afterLocked(seq uint64) []*hubEvent {
+	start := int(seq + 1 - h.ring[h.head].seq)
+	if start >= h.count {
+		return nil
+	}
+	out := make([]*hubEvent, 0, h.count-start)
+	for i := start; i < h.count; i++ {
+		out = append(out, h.ring[(h.head+i)%len(h.ring)])
+	}
+	return out
 }
 
 // join registers a connection and tells what it sends first. If resume is
@@ -324,13 +348,12 @@ func (h *hub) join(c *streamConn, resume uint64, shared *sharedSnapshot, snapsho
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
-	case resume > 0 && resume < h.last && h.coversLocked(resume):
+	case h.resumableLocked(resume):
 		h.register(c)
-		h.replayLocked(c, resume)
+		if resume < h.last { // else nothing was missed
+			h.replayLocked(c, resume)
+		}
 		return joinReplayed
-	case resume > 0 && resume == h.last:
-		h.register(c)
-		return joinReplayed // nothing missed
 	case shared != nil && shared.seq >= h.last:
 		// The hub has not read up to the snapshot yet: everything after
 		// it comes with the flushes, the rest skipped by seq.
@@ -355,15 +378,12 @@ func (h *hub) join(c *streamConn, resume uint64, shared *sharedSnapshot, snapsho
 // with their bytes, and only the last, partial one is c's own. h.mu is
 // held, and coversLocked(s.seq) said the window holds the events.
 func (h *hub) replaySharedLocked(c *streamConn, s *sharedSnapshot) {
-	// The window is contiguous and holds everything after s.seq, so the
-	// events after the kept batches are its last ones.
-	next := s.seq + 1 + uint64(len(s.replay))*maxBatch
-	var rest []*hubEvent
-	for i := 0; i < h.count; i++ {
-		if he := h.ring[(h.head+i)%len(h.ring)]; he.seq >= next {
-			rest = append(rest, he)
-		}
+	after := s.seq
+	if n := len(s.replay); n > 0 {
+		kept := s.replay[n-1].events
+		after = kept[len(kept)-1].seq
 	}
+	rest := h.afterLocked(after)
 	for len(rest) >= maxBatch {
 		s.replay = append(s.replay, &hubBatch{events: rest[:maxBatch:maxBatch]})
 		rest = rest[maxBatch:]
@@ -394,12 +414,7 @@ func (h *hub) replayLocked(c *streamConn, seq uint64) {
 	// and let its queue hold the replay on top of its usual bound until
 	// it has caught up. Those still pending come again with the next
 	// flush; the connection skips them by seq.
-	var missed []*hubEvent
-	for i := 0; i < h.count; i++ {
-		if he := h.ring[(h.head+i)%len(h.ring)]; he.seq > seq {
-			missed = append(missed, he)
-		}
-	}
+	missed := h.afterLocked(seq)
 	// In batches of one message each: a batch's bytes are built whole,
 	// and a replay is this connection's alone.
 	c.mu.Lock()

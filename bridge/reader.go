@@ -48,7 +48,6 @@ const (
 	closeNormal      = wsframe.CloseNormal
 	closeGoingAway   = 1001
 	closeUnsupported = wsframe.CloseUnsupported
-	closeTooBig      = wsframe.CloseTooBig
 )
 
 // read reads the client's messages until the connection ends, handing

@@ -99,7 +99,7 @@ func (s *snapshotCache) get(stale *sharedSnapshot) (_ *sharedSnapshot, own bool,
 		s.mu.Unlock()
 		return e, false, nil
 	}
-	if e := s.building; e != nil && e != stale {
+	if e := s.building; e != nil {
 		s.mu.Unlock()
 		<-e.done
 		if e.err != nil {

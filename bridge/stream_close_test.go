@@ -54,7 +54,7 @@ type strictReader struct {
 	t    *testing.T
 	conn net.Conn
 	p    wsframe.Parser
-	msg  []byte // a fragmented text message (gorilla fragments long ones)
+	msg  []byte // a fragmented text message (the server sends one frame a message; a client must take fragments all the same)
 	frag bool
 	buf  []byte
 	// got is what was read and not yet returned by next.

@@ -230,6 +230,13 @@ func (c *streamConn) drainFast(w *fastWriter) {
 // client that is behind.
 const maxJoin = 256 << 10
 
+// wholeLocked reports whether the first queued batch goes to c whole, as
+// its shared bytes: c sees every change, has begun none of the batch and
+// has none of its changes yet. The queue is not empty; c.mu is held.
+func (c *streamConn) wholeLocked() bool {
+	return c.filter.all && c.qpos == 0 && c.queue[0].events[0].seq > c.seq
+}
+
 // takeLocked removes queued changes and returns the bytes that carry those
 // the client wants. A client that sees every change gets each batch it has
 // none of as the batch's shared bytes, built once for all such clients
@@ -238,14 +245,13 @@ const maxJoin = 256 << 10
 // a "changes" message built in buf. data is nil when the client wants none
 // of the changes looked at. c.mu is held.
 func (c *streamConn) takeLocked(buf []byte) (_ []byte, data []byte) {
-	whole := func() bool { return c.filter.all && c.qpos == 0 && c.queue[0].events[0].seq > c.seq }
-	if whole() {
+	if c.wholeLocked() {
 		b := c.popLocked()
-		if len(c.queue) == 0 || !whole() {
+		if len(c.queue) == 0 || !c.wholeLocked() {
 			return buf, b.shared()
 		}
 		buf = append(buf[:0], b.shared()...)
-		for len(c.queue) > 0 && whole() && len(buf) < maxJoin {
+		for len(c.queue) > 0 && c.wholeLocked() && len(buf) < maxJoin {
 			buf = append(buf, c.popLocked().shared()...)
 		}
 		return buf, buf
@@ -388,8 +394,8 @@ func (c *streamConn) drain() {
 			data = pingFrame
 		case len(c.queue) == 0:
 			// Back to the workers' non-blocking writes, which a deadline
-			// left on the socket (gorilla leaves one after each of its
-			// writes) would fail once it passes.
+			// left on the socket (drain's writes set one) would fail once
+			// it passes.
 			_ = c.conn.SetWriteDeadline(time.Time{})
 			c.running = false
 			c.queue = nil                 // an idle connection keeps no backing array
@@ -423,7 +429,7 @@ func (c *streamConn) drain() {
 // own: a client behind by a replay (a resume, a shared snapshot) would
 // otherwise cost a copy of its backlog. c.mu is held.
 func (c *streamConn) takeWholeLocked(bufs net.Buffers) net.Buffers {
-	for n := 0; n < maxJoin && len(c.queue) > 0 && c.filter.all && c.qpos == 0 && c.queue[0].events[0].seq > c.seq; {
+	for n := 0; n < maxJoin && len(c.queue) > 0 && c.wholeLocked(); {
 		w := c.popLocked().shared()
 		bufs = append(bufs, w)
 		n += len(w)
