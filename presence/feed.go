@@ -3,7 +3,6 @@ package presence
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 )
 
@@ -81,8 +80,7 @@ func (m *matcher) match(jid string) bool {
 	if _, ok := m.users[jid]; ok {
 		return true
 	}
-	_, dom, _ := strings.Cut(jid, "@")
-	_, ok := m.domains[dom]
+	_, ok := m.domains[domainOf(jid)]
 	return ok
 }
 
@@ -106,8 +104,6 @@ type Subscription struct {
 // subscriber: one that falls behind by more than buffer events is ended
 // with ErrLagged. O(users) for the snapshot, outside the tracker's lock.
 func (t *Tracker) Subscribe(f Filter, buffer int) ([]User, uint64, *Subscription) {
-	// The ring starts small and doubles up to buffer: an idle subscriber
-	// costs little, a busy one pays a few copies once.
 	v, s := t.SubscribeView(f, buffer)
 	return v.users(s.match), v.Seq(), s
 }
@@ -119,6 +115,8 @@ func (t *Tracker) SubscribeView(f Filter, buffer int) (*View, *Subscription) {
 	if buffer <= 0 {
 		buffer = t.feedSize
 	}
+	// The ring starts small and doubles up to buffer: an idle subscriber
+	// costs little, a busy one pays a few copies once.
 	s := &Subscription{t: t, match: f.compile(), limit: buffer, ring: make([]Event, min(buffer, 16))}
 	t.mu.Lock()
 	v := t.ix.view(t.seq)

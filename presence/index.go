@@ -132,7 +132,6 @@ type index struct {
 	// buckets[label][state]; label 0 is OtherDomain.
 	buckets   [][NumStates]*tree
 	resources [][NumStates]int // online resources by label and state
-	online    int
 	labels    []string
 	// byDomain maps a served domain to its label. Replaced, never
 	// modified, when a domain is learned: views share it.
@@ -225,23 +224,13 @@ func (ix *index) set(jid string, usr *user) {
 	it := itemOf(nv)
 	b := &ix.buckets[label]
 	if old != nil {
-		if old.state == nv.state {
-			b[nv.state].Set(it)
-		} else {
+		if old.state != nv.state {
 			b[old.state].Delete(it)
-			b[nv.state].Set(it)
 		}
 		ix.resources[label][old.state] -= len(old.Resources)
-		if old.Online {
-			ix.online--
-		}
-	} else {
-		b[nv.state].Set(it)
 	}
+	b[nv.state].Set(it)
 	ix.resources[label][nv.state] += len(nv.Resources)
-	if nv.Online {
-		ix.online++
-	}
 }
 
 // remove forgets the user's view. O(log users).
@@ -255,9 +244,6 @@ func (ix *index) remove(usr *user) {
 	it := itemOf(old)
 	ix.buckets[old.label][old.state].Delete(it)
 	ix.resources[old.label][old.state] -= len(old.Resources)
-	if old.Online {
-		ix.online--
-	}
 }
 
 // view returns a View of the index at seq: the cached one if nothing

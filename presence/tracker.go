@@ -163,8 +163,9 @@ func (t *Tracker) Now() time.Time { return t.clock.Now() }
 // nothing: an available resource that repeats its state (it still counts as
 // confirmed), unavailable for a resource that is not online, or an update
 // without User. Repeating the state with a TTL moves the deadline and
-// publishes EventRefreshed. O(resources of the user +
-// subscribers); no allocation once the user and resource exist.
+// publishes EventRefreshed. O(resources of the user + subscribers +
+// log users); one allocation per change (the user's view in the index),
+// more while a View shares the index nodes on its path.
 func (t *Tracker) Apply(u Update) (ev Event, changed bool) {
 	ev, changed, _ = t.Try(u)
 	return ev, changed

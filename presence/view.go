@@ -3,6 +3,7 @@ package presence
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/tidwall/btree"
 )
@@ -214,21 +215,11 @@ func (v *View) compile(q *Query) (*plan, error) {
 		}
 	}
 	if len(list) > 0 {
-		slices.SortFunc(list, func(a, b *view) int { return cmpJID(a.JID, b.JID) })
+		slices.SortFunc(list, func(a, b *view) int { return strings.Compare(a.JID, b.JID) })
 		list = slices.CompactFunc(list, func(a, b *view) bool { return a == b })
 		p.sources = append(p.sources, &source{list: list, cur: list[0], ok: true})
 	}
 	return p, nil
-}
-
-func cmpJID(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Range calls fn for every user q selects, in JID order, until fn returns
