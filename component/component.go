@@ -115,6 +115,8 @@ type Component struct {
 	// probes tells the server's answers to probes from the clients' own
 	// presence.
 	probes *probeLog
+	// lnk is the current link, for Probe and Linked (probe.go).
+	lnk link
 	// privileged is what the server granted on this link (XEP-0356), nil
 	// if nothing.
 	privileged atomic.Pointer[privilege.Perms]

@@ -25,22 +25,16 @@ const (
 // send on: before the first handshake, or between a drop and the next.
 var ErrNotConnected = errors.New("component: not connected")
 
-// link is what Probe and Linked need of the current connection. It lives in
-// this file, keyed by component, rather than as fields of Component, so
-// that the session code (Component.session) needs nothing but the one
-// call of attachLink.
+// link is what Probe and Linked need of the current connection
+// (Component.lnk); the session code (Component.session) touches it only
+// through attachLink.
 type link struct {
 	mu       sync.Mutex
 	s        *xmpp.Session // nil while no link is up
 	watchers []chan struct{}
 }
 
-var links sync.Map // *Component → *link
-
-func (c *Component) link() *link {
-	l, _ := links.LoadOrStore(c, &link{})
-	return l.(*link)
-}
+func (c *Component) link() *link { return &c.lnk }
 
 // attachLink makes s the link Probe sends on, from the handshake until the
 // returned detach is called, and tells Linked's watchers that a link is
@@ -98,7 +92,8 @@ func (c *Component) current() *xmpp.Session {
 // arrive as any presence does and bring the user online through the
 // normal path. Probe does not wait for them, and marks nobody offline.
 //
-// Users are probed in the order given, each once, at most probeBurst
+// Users are probed in the order given, each once (and not at all while
+// an earlier probe of theirs still awaits its answer), at most probeBurst
 // before each pause of probePause (500 a second); O(len(users)).
 // Invalid entries (not a JID, or not bare, or without a localpart) are
 // skipped, and reported by an error after the others were sent. sent
@@ -122,8 +117,8 @@ func (c *Component) Probe(ctx context.Context, users []string) (sent int, err er
 			continue
 		}
 		bare := j.String()
-		if seen[bare] {
-			continue
+		if seen[bare] || c.probes.answers(bare, time.Now()) {
+			continue // probed already, or awaiting an earlier probe's answer
 		}
 		seen[bare] = true
 		if sent > 0 && sent%probeBurst == 0 {

@@ -24,7 +24,8 @@ type probeLog struct {
 	due map[string]int64 // user → until when a presence counts as an answer (Unix ns)
 	// order holds the users in the order probed; as every probe waits the
 	// same ProbeWait, it is also the order their windows close, so pruning
-	// pops from the front. O(1) amortized per probe.
+	// pops from the front (and compacts once half is popped). O(1)
+	// amortized per probe.
 	order []probeEntry
 }
 
@@ -63,8 +64,9 @@ func (l *probeLog) prune(now time.Time) {
 			delete(l.due, e.user)
 		}
 	}
-	if i > 0 {
-		l.order = append(l.order[:0], l.order[i:]...)
+	l.order = l.order[i:]
+	if len(l.order) < cap(l.order)/2 {
+		l.order = append([]probeEntry(nil), l.order...)
 	}
 }
 

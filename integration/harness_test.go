@@ -473,10 +473,16 @@ func (s *stream) expect(t *testing.T, what string, match func(frame) bool) frame
 // login connects a real client as user and sends its initial presence.
 func login(t *testing.T, user string, p xmppclient.Presence) *xmppclient.Client {
 	t.Helper()
+	return dialAs(t, user, passwords[user], p)
+}
+
+// dialAs logs a real client in as user with password and sends p.
+func dialAs(t *testing.T, user, password string, p xmppclient.Presence) *xmppclient.Client {
+	t.Helper()
 	j := jid.MustParse(user + "@" + env["XMPP_DOMAIN"])
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	c, err := xmppclient.Dial(ctx, env["XMPP_C2S_ADDR"], j, passwords[user])
+	c, err := xmppclient.Dial(ctx, env["XMPP_C2S_ADDR"], j, password)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,8 @@
 package integration
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -52,15 +49,7 @@ func newUser(t *testing.T, roster bool) (string, string) {
 		}
 		return name, pw
 	}
-	body, _ := json.Marshal(map[string]string{"user": name, "host": env["XMPP_DOMAIN"], "password": pw})
-	resp, err := http.Post(env["EJABBERD_API_URL"]+"/register", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("registering %s: HTTP %d", name, resp.StatusCode)
-	}
+	registerWithoutComponent(t, name, pw)
 	return name, pw
 }
 

@@ -2,15 +2,12 @@ package integration
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"testing"
 	"time"
-
-	"mellium.im/xmpp/jid"
 
 	"github.com/presenced/presenced/internal/xmppclient"
 )
@@ -111,20 +108,4 @@ func registerWithoutComponent(t *testing.T, user, password string) {
 	if resp.StatusCode != http.StatusOK && !bytes.Contains(msg, []byte("already registered")) {
 		t.Fatalf("register %s: %d %s", user, resp.StatusCode, msg)
 	}
-}
-
-// dialAs logs a real client in as user with password and sends p.
-func dialAs(t *testing.T, user, password string, p xmppclient.Presence) *xmppclient.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	c, err := xmppclient.Dial(ctx, env["XMPP_C2S_ADDR"], jid.MustParse(user+"@"+env["XMPP_DOMAIN"]), password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	if err := c.Presence(ctx, p); err != nil {
-		t.Fatal(err)
-	}
-	return c
 }

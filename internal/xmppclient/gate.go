@@ -12,7 +12,7 @@ import (
 type gate struct {
 	net.Conn
 	mu     sync.Mutex
-	thaw   chan struct{} // non-nil while frozen; never closed: a freeze is final
+	frozen bool // a freeze is final
 	closed chan struct{}
 	once   sync.Once
 }
@@ -21,33 +21,24 @@ func newGate(c net.Conn) *gate { return &gate{Conn: c, closed: make(chan struct{
 
 func (g *gate) freeze() {
 	g.mu.Lock()
-	if g.thaw == nil {
-		g.thaw = make(chan struct{})
-	}
+	g.frozen = true
 	g.mu.Unlock()
 }
 
 func (g *gate) isFrozen() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.thaw != nil
+	return g.frozen
 }
 
 // wait blocks while the gate is frozen, and reports false once it is
 // closed.
 func (g *gate) wait() bool {
-	g.mu.Lock()
-	thaw := g.thaw
-	g.mu.Unlock()
-	if thaw == nil {
+	if !g.isFrozen() {
 		return true
 	}
-	select {
-	case <-thaw:
-		return true
-	case <-g.closed:
-		return false
-	}
+	<-g.closed
+	return false
 }
 
 func (g *gate) Read(p []byte) (int, error) {
