@@ -119,7 +119,7 @@ func (t *Tracker) SubscribeView(f Filter, buffer int) (*View, *Subscription) {
 	// costs little, a busy one pays a few copies once.
 	s := &Subscription{t: t, match: f.compile(), limit: buffer, ring: make([]Event, min(buffer, 16))}
 	t.mu.Lock()
-	v := t.ix.view(t.seq)
+	v := t.viewLocked()
 	t.subs = append(t.subs, s)
 	t.mu.Unlock()
 	return v, s

@@ -264,6 +264,76 @@ func (ix *index) view(seq uint64) *View {
 	return v
 }
 
+// viewOf returns a View of the buckets q can read, copied as view copies
+// them, and an empty tree for every other: O(labels). Only Range and
+// Count read it, with q itself (as compiled, q.States are states), so
+// that the updates to the buckets q does not read copy nothing for it.
+func (ix *index) viewOf(seq uint64, q *Query) *View {
+	var states [NumStates]bool
+	for _, st := range q.States {
+		if i, ok := StateIndex(st); ok {
+			states[i] = true
+		}
+	}
+	need := make([][NumStates]bool, len(ix.buckets))
+	addLabel := func(l int, all bool) {
+		for s := range NumStates {
+			need[l][s] = need[l][s] || all || len(q.States) == 0 || states[s]
+		}
+	}
+	if len(q.Domains) == 0 && len(q.Users) == 0 {
+		for l := range need {
+			addLabel(l, false)
+		}
+	}
+	for _, d := range q.Domains {
+		addLabel(ix.byDomain[d], false) // 0, OtherDomain, if not served
+	}
+	for _, u := range q.Users {
+		addLabel(ix.byDomain[domainOf(u)], true) // View.get reads every state
+	}
+	v := &View{seq: seq, buckets: make([][NumStates]*tree, len(ix.buckets)),
+		resources: slices.Clone(ix.resources), labels: ix.labels[:len(ix.labels):len(ix.labels)],
+		byDomain: ix.byDomain}
+	for l := range ix.buckets {
+		for s := range ix.buckets[l] {
+			if v.buckets[l][s] = emptyTree; need[l][s] {
+				v.buckets[l][s] = ix.buckets[l][s].Copy()
+			}
+		}
+	}
+	return v
+}
+
+// bounded reports whether reading q visits only users that it selects:
+// nothing refuses candidates (no Match, no domain that is not served,
+// whose users are found among every other's in the OtherDomain buckets),
+// so that k users of q cost O(sources · log users + k · log sources).
+// O(domains named).
+func (ix *index) bounded(q *Query) bool {
+	if q.Match != nil {
+		return false
+	}
+	for _, d := range q.Domains {
+		if _, ok := ix.byDomain[d]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// emptyTree stands for the buckets a View of viewOf does not read: never
+// written.
+var emptyTree = newTree()
+
+// live returns a View of the index's own trees, no copy: valid only while
+// the tracker's lock is held, and then O(labels) cheaper than view, with
+// no cost to the updates after it. Named users are found in users.
+func (ix *index) live(seq uint64, users map[string]*user) View {
+	return View{seq: seq, buckets: ix.buckets, resources: ix.resources, labels: ix.labels,
+		byDomain: ix.byDomain, lookup: users}
+}
+
 // counts returns the counts by label, O(labels).
 func (ix *index) counts(seq uint64) Counts {
 	return countsOf(seq, ix.labels, ix.buckets, ix.resources)

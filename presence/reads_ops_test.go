@@ -11,14 +11,11 @@ func newReadTracker() *Tracker {
 	return New(Options{Domains: []string{"example.org", "example.net", "example.com"}})
 }
 
-// readPage returns how many users one page (limit) after the cursor has.
+// readPage returns how many users one page (limit) after the cursor has,
+// read as bridge/rest.go reads it: Tracker.Range, no View.
 func readPage(tr *Tracker, after string, domains, shows []string, limit int) int {
-	return pageOf(tr.View(), after, domains, shows, limit)
-}
-
-func pageOf(v *View, after string, domains, shows []string, limit int) int {
 	n := 0
-	_ = v.Range(Query{After: after, Domains: domains, States: shows}, func(*User) bool {
+	_, _ = tr.Range(Query{After: after, Domains: domains, States: shows, Limit: limit + 1}, func(*User) bool {
 		n++
 		return n <= limit // one more, for the next cursor
 	})
@@ -26,15 +23,14 @@ func pageOf(v *View, after string, domains, shows []string, limit int) int {
 }
 
 // readCounts is bridge/rest.go's GET /v1/counts: without a filter (domain
-// empty) for a client that sees everyone, the kept counts (Tracker.Counts,
-// no View); with a domain, a View and its Count, as a filtered request
-// takes, so that it costs the tracker what the bridge's read costs it.
+// empty) for a client that sees everyone, the kept counts (Tracker.Counts);
+// with a domain, Tracker.Count (whole buckets under the lock, no View).
 func readCounts(tr *Tracker, domain string) int {
 	var counts []DomainCounts
 	if domain == "" {
 		counts = tr.Counts().Domains
 	} else {
-		counts, _ = tr.View().Count(Query{Domains: []string{domain}}) // no states: no error
+		counts, _, _ = tr.Count(Query{Domains: []string{domain}}) // no states: no error
 	}
 	n := 0
 	for _, d := range counts {
@@ -58,14 +54,14 @@ func readScrape(tr *Tracker) int {
 }
 
 // readConnect is the tracker's part of a WebSocket connect as the bridge
-// does it: a filtered client's connect takes a View (its snapshot is
-// encoded from it outside the lock; the hub's one subscription serves every
-// connection); a full-feed client's gets the snapshot another connect
-// encoded at most a second ago (bridge/snapshot.go), so those take one View
-// a second between them (lastShared: when the last was taken).
+// does it: a filtered client's connect encodes its snapshot from a View of
+// at most a second ago (RecentView; the hub then replays the changes after
+// it); a full-feed client's gets the snapshot another connect encoded at
+// most a second ago (bridge/snapshot.go), so those take one View a second
+// between them (lastShared: when the last was taken).
 func readConnect(tr *Tracker, filtered bool, lastShared *time.Time) {
 	if filtered {
-		tr.View()
+		tr.RecentView(time.Second)
 		return
 	}
 	if now := time.Now(); now.Sub(*lastShared) >= time.Second {

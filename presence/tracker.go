@@ -128,6 +128,11 @@ type Tracker struct {
 	seq     uint64 // last published event
 	subs    []*Subscription
 	ix      *index
+	// recent is the last View taken and when, for RecentView; dropped by
+	// the first update more than recentMax after it, so that it does not
+	// keep old nodes and views alive for nobody.
+	recent   *View
+	recentAt time.Time
 }
 
 // New returns an empty Tracker.
@@ -184,6 +189,9 @@ func (t *Tracker) Try(u Update) (ev Event, changed bool, err error) {
 	ev, changed, err = t.applyLocked(&u, now)
 	if err != nil {
 		t.refused.Add(1)
+	}
+	if t.recent != nil && now.Sub(t.recentAt) > recentMax {
+		t.recent = nil
 	}
 	if u.Answer {
 		if usr := t.users[u.User]; usr != nil {
@@ -559,7 +567,17 @@ func (t *Tracker) Snapshot() ([]User, uint64) {
 func (t *Tracker) View() *View {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.ix.view(t.seq)
+	return t.viewLocked()
+}
+
+// viewLocked is View with the lock held; RecentView may hand the View out
+// again.
+func (t *Tracker) viewLocked() *View {
+	v := t.ix.view(t.seq)
+	if v != t.recent {
+		t.recent, t.recentAt = v, t.clock.Now()
+	}
+	return v
 }
 
 // Counts returns how many users are in each state, by domain label, and
@@ -625,6 +643,7 @@ func (t *Tracker) Restore(users []User) {
 	clear(t.ttl)
 	clear(t.offline)
 	t.ix = newIndex(t.ix.served())
+	t.recent = nil
 	for _, u := range users {
 		if u.JID == "" {
 			continue

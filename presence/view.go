@@ -20,6 +20,10 @@ type View struct {
 	resources [][NumStates]int
 	labels    []string
 	byDomain  map[string]int
+	// users, for a View of the live index (index.live, under the
+	// tracker's lock), finds a named user in O(1) instead of searching
+	// the trees of its label.
+	lookup map[string]*user
 }
 
 // Seq returns the sequence number of the last event the View reflects.
@@ -48,6 +52,12 @@ func (v *View) Get(jid string) (User, bool) {
 // get finds jid in the buckets of its domain's label: a user's label is
 // fixed when it is first seen, from the domain. O(states · log users).
 func (v *View) get(jid string) *view {
+	if v.lookup != nil {
+		if usr := v.lookup[jid]; usr != nil {
+			return usr.view
+		}
+		return nil
+	}
 	l := v.byDomain[domainOf(jid)] // 0, OtherDomain, if not served
 	p := pivot(jid)
 	for s := range v.buckets[l] {
@@ -111,6 +121,10 @@ type Query struct {
 	// see). Users it refuses are still visited: with Match, a query costs a
 	// step per candidate that Domains, Users and States let through.
 	Match func(jid string) bool
+	// Limit, if positive, is the most users Range hands out: Tracker.Range
+	// then reads no more under its lock than it can hand out. Count
+	// ignores it.
+	Limit int
 }
 
 // source is one ordered stream of candidates of a query.
@@ -235,8 +249,13 @@ func (v *View) Range(q Query, fn func(u *User) bool) error {
 	if err != nil {
 		return err
 	}
+	n := 0
 	v.merge(p.sources, func(w *view) bool {
-		return p.match != nil && !p.match(w.JID) || fn(&w.User)
+		if p.match != nil && !p.match(w.JID) {
+			return true
+		}
+		n++
+		return fn(&w.User) && n != q.Limit
 	})
 	return nil
 }
@@ -293,15 +312,7 @@ func (v *View) scan(fn func(w *view) bool) {
 // q.Match, every candidate is. Entries come in no particular order, only
 // for domains with users.
 func (v *View) Count(q Query) ([]DomainCounts, error) {
-	if q.Match == nil && len(q.Domains) == 0 && len(q.Users) == 0 && len(q.States) == 0 {
-		// Everyone: the counts as kept, without seeking every bucket.
-		c := v.Counts()
-		res := make([]DomainCounts, 0, len(c.Domains))
-		for _, d := range c.Domains {
-			if d.Total() > 0 {
-				res = append(res, d)
-			}
-		}
+	if res, ok := v.countAll(&q); ok {
 		return res, nil
 	}
 	q.After = ""
@@ -309,6 +320,27 @@ func (v *View) Count(q Query) ([]DomainCounts, error) {
 	if err != nil {
 		return nil, err
 	}
+	return v.count(&q, p), nil
+}
+
+// countAll is Count of everyone, from the counts as kept (no bucket
+// sought): ok is false if q filters.
+func (v *View) countAll(q *Query) (_ []DomainCounts, ok bool) {
+	if q.Match != nil || len(q.Domains) > 0 || len(q.Users) > 0 || len(q.States) > 0 {
+		return nil, false
+	}
+	c := v.Counts()
+	res := make([]DomainCounts, 0, len(c.Domains))
+	for _, d := range c.Domains {
+		if d.Total() > 0 {
+			res = append(res, d)
+		}
+	}
+	return res, true
+}
+
+// count is Count of a compiled q.
+func (v *View) count(q *Query, p *plan) []DomainCounts {
 	out := map[string]*DomainCounts{}
 	at := func(dom string) *DomainCounts {
 		d := out[dom]
@@ -359,5 +391,5 @@ func (v *View) Count(q Query) ([]DomainCounts, error) {
 	for _, d := range out {
 		res = append(res, *d)
 	}
-	return res, nil
+	return res
 }

@@ -52,6 +52,17 @@ func checkIndex(t fatalf, tr *presence.Tracker, all []presence.User) {
 		want[i]++
 		resources += len(u.Resources)
 	}
+	// The live index (Tracker.Range) holds what the View does.
+	i := 0
+	if _, err := tr.Range(presence.Query{}, func(u *presence.User) bool {
+		if i >= len(all) || u.JID != all[i].JID || !reflect.DeepEqual(visible(*u), visible(all[i])) {
+			t.Fatalf("Tracker.Range's user %d is %+v", i, *u)
+		}
+		i++
+		return true
+	}); err != nil || i != len(all) {
+		t.Fatalf("Tracker.Range handed out %d users of %d: %v", i, len(all), err)
+	}
 	var got [presence.NumStates]int
 	gotRes := 0
 	for _, d := range tr.Counts().Domains {
@@ -133,6 +144,23 @@ func TestViewRange(t *testing.T) {
 			if want := slowRange(all, tc.q); !slices.Equal(got, want) {
 				t.Fatalf("got %d users %v\nwant %d %v", len(got), got, len(want), want)
 			}
+			// The tracker's own read: the live index, or a View of the
+			// buckets it needs.
+			var live []string
+			seq, err := tr.Range(tc.q, func(u *presence.User) bool { live = append(live, u.JID); return true })
+			if err != nil || seq != v.Seq() || !slices.Equal(live, got) {
+				t.Fatalf("Tracker.Range: %v at %d (%v)\nView.Range: %v at %d", live, seq, err, got, v.Seq())
+			}
+			// A Limit stops it there.
+			if len(got) > 3 {
+				q := tc.q
+				q.Limit = 3
+				var first []string
+				_, _ = tr.Range(q, func(u *presence.User) bool { first = append(first, u.JID); return true })
+				if !slices.Equal(first, got[:3]) {
+					t.Fatalf("Limit 3: %v", first)
+				}
+			}
 			counts, err := v.Count(tc.q)
 			if err != nil {
 				t.Fatal(err)
@@ -144,7 +172,23 @@ func TestViewRange(t *testing.T) {
 			if tc.q.After == "" && n != len(got) {
 				t.Fatalf("Count says %d users, Range %d", n, len(got))
 			}
+			tcounts, tseq, err := tr.Count(tc.q)
+			sortCounts := func(c []presence.DomainCounts) {
+				slices.SortFunc(c, func(a, b presence.DomainCounts) int { return strings.Compare(a.Domain, b.Domain) })
+			}
+			sortCounts(counts)
+			sortCounts(tcounts)
+			if err != nil || tseq != v.Seq() || !reflect.DeepEqual(tcounts, counts) {
+				t.Fatalf("Tracker.Count: %+v at %d (%v)\nView.Count: %+v", tcounts, tseq, err, counts)
+			}
 		})
+	}
+	if _, err := tr.Range(presence.Query{States: []string{"busy"}}, func(*presence.User) bool { return true }); err == nil ||
+		!strings.HasPrefix(err.Error(), "presence: ") {
+		t.Fatalf("a bad state, Tracker.Range: %v", err)
+	}
+	if _, _, err := tr.Count(presence.Query{States: []string{"busy"}}); err == nil {
+		t.Fatal("a bad state, Tracker.Count: no error")
 	}
 	if err := v.Range(presence.Query{States: []string{"busy"}}, func(*presence.User) bool { return true }); err == nil ||
 		!strings.HasPrefix(err.Error(), "presence: ") {
@@ -178,6 +222,73 @@ func TestViewIsolated(t *testing.T) {
 	}
 	if tr.View() == v || tr.View() != tr.View() {
 		t.Fatal("a View is reused while nothing changed, and only then")
+	}
+}
+
+// TestRangeSteps: a range longer than one step of the tracker's lock
+// hands out every user once, in JID order, each as its step read it,
+// while updates go on between the steps; the seq is where it began.
+func TestRangeSteps(t *testing.T) {
+	tr := presence.New(presence.Options{Domains: []string{"a.org"}})
+	const n = 2000
+	for i := range n {
+		tr.Apply(presence.Update{User: fmt.Sprintf("u%04d@a.org", i), Resource: "r", Available: true})
+	}
+	start := tr.Counts().Seq
+	var got []string
+	seq, err := tr.Range(presence.Query{States: []string{"available"}}, func(u *presence.User) bool {
+		got = append(got, u.JID)
+		// Between calls the lock is free (else this would deadlock):
+		// move a user behind the cursor and one ahead of it away, and
+		// bring one ahead back.
+		k := len(got) - 1
+		if k%100 == 0 && k+500 < n {
+			tr.Apply(presence.Update{User: got[k], Resource: "r", Available: true, Show: presence.ShowAway})
+			tr.Apply(presence.Update{User: fmt.Sprintf("u%04d@a.org", k+500), Resource: "r", Available: true, Show: presence.ShowAway})
+		}
+		return true
+	})
+	if err != nil || seq != start {
+		t.Fatalf("seq %d, began at %d: %v", seq, start, err)
+	}
+	if !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != len(got) {
+		t.Fatal("not in order, or a user twice")
+	}
+	// Those moved away ahead of the cursor were missed only if a later
+	// step read them: the first step (512) saw them all still available.
+	for k := 0; k < 512-500; k += 100 {
+		if !slices.Contains(got, fmt.Sprintf("u%04d@a.org", k+500)) {
+			t.Fatalf("u%04d, read by the first step, is missing", k+500)
+		}
+	}
+	missing := 0
+	for k := 0; k+500 < n; k += 100 {
+		if !slices.Contains(got, fmt.Sprintf("u%04d@a.org", k+500)) {
+			missing++
+		}
+	}
+	if len(got)+missing != n || missing == 0 {
+		t.Fatalf("%d users and %d moved away ahead of the cursor, of %d", len(got), missing, n)
+	}
+}
+
+// TestRecentView: RecentView hands out the last View while it is young
+// enough, a new one after.
+func TestRecentView(t *testing.T) {
+	clk := &clock{now: time.Unix(1e9, 0)}
+	tr := presence.New(presence.Options{Clock: clk})
+	tr.Apply(presence.Update{User: "a@example.org", Available: true})
+	v := tr.View()
+	tr.Apply(presence.Update{User: "b@example.org", Available: true})
+	if tr.RecentView(time.Second) != v {
+		t.Fatal("a View of now is not reused")
+	}
+	clk.now = clk.now.Add(2 * time.Second) // older than maxAge, and than a second
+	if w := tr.RecentView(time.Minute); w == v || w.Len() != 2 {
+		t.Fatalf("a View of 2 s ago was reused (%d users)", w.Len())
+	}
+	if tr.RecentView(0) != tr.RecentView(0) {
+		t.Fatal("a View of an unchanged tracker is taken again")
 	}
 }
 
