@@ -81,11 +81,14 @@ func (b *Bridge) list(w http.ResponseWriter, r *http.Request) {
 		}
 		after = string(raw)
 	}
-	// A View, not a copy of everyone: the page costs O(page + log users)
-	// and holds up no update (presence.View.Range).
-	v := b.cfg.Tracker.View()
-	out := listJSON{Seq: v.Seq(), Users: []userJSON{}}
-	err = v.Range(trackerQuery(f, after), func(u *presence.User) bool {
+	// The tracker's index itself, a bounded step at a time under its lock
+	// (presence.Tracker.Range): the page costs O(page + log users), holds
+	// up updates for microseconds, and takes no View, which would make the
+	// updates after it copy the index nodes they touch.
+	out := listJSON{Users: []userJSON{}}
+	q2 := trackerQuery(f, after)
+	q2.Limit = limit + 1 // one more: there is a next page
+	out.Seq, err = b.cfg.Tracker.Range(q2, func(u *presence.User) bool {
 		if len(out.Users) == limit {
 			out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(out.Users[limit-1].JID))
 			return false
@@ -181,23 +184,18 @@ func (b *Bridge) counts(w http.ResponseWriter, r *http.Request) {
 
 // countUsers counts the users f lets through, by show and domain (a
 // served domain, one the filter names, or other), and their online
-// resources: from the counts the tracker keeps, O(domains), unless the
-// filter names users, domains that are not served, or an Access that is
-// not a token's claims (then O(users it selects)). For a client that sees
-// everyone without a filter the tracker's own counts do, without a View:
-// a View makes the updates after it copy the index nodes they touch.
+// resources: from the counts the tracker keeps, O(domains) under its lock,
+// unless the filter names domains that are not served or an Access that
+// is not a token's claims (then O(users it selects), from a View, outside
+// the lock: presence.Tracker.Count).
 func (b *Bridge) countUsers(f *viewFilter) (out countsJSON, resources int, err error) {
 	var counts []presence.DomainCounts
 	var seq uint64
 	if f.all {
 		c := b.cfg.Tracker.Counts()
 		counts, seq = c.Domains, c.Seq
-	} else {
-		v := b.cfg.Tracker.View()
-		if counts, err = v.Count(trackerQuery(f, "")); err != nil {
-			return out, 0, err
-		}
-		seq = v.Seq()
+	} else if counts, seq, err = b.cfg.Tracker.Count(trackerQuery(f, "")); err != nil {
+		return out, 0, err
 	}
 	out = countsJSON{Seq: seq, ByShow: map[string]int{}, ByDomain: map[string]domainCountsJSON{}}
 	states := presence.StateNames()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -314,5 +315,50 @@ func TestFilteredConnectsGetOwnSnapshots(t *testing.T) {
 	// one (or, if they came far apart, a few).
 	if got := counterValue(reg, "presence_bridge_snapshot_encodes_total"); got < 6 || got > 8 {
 		t.Errorf("%v snapshots encoded, want 5 own and 1 to 3 shared", got)
+	}
+}
+
+// TestFilteredConnectsShareRecentView: filtered clients connecting a
+// moment apart encode their snapshots from one View (the same seq), and
+// the changes after it come as for a resume, so that each ends with the
+// users its filter selects as the tracker has them, one leaving the show
+// filter included.
+func TestFilteredConnectsShareRecentView(t *testing.T) {
+	tr := presence.New(presence.Options{})
+	up(tr, "a@one", presence.ShowAway, "")
+	up(tr, "b@one", presence.ShowNone, "")
+	up(tr, "c@two", presence.ShowAway, "")
+	srv := httptest.NewServer(New(Config{Tracker: tr}))
+	defer srv.Close()
+	const query = "?domains=one&show=away"
+	first, snap1 := subscribe(t, srv, query)
+	up(tr, "a@one", presence.ShowNone, "back")  // leaves the filter
+	up(tr, "b@one", presence.ShowAway, "lunch") // enters it
+	up(tr, "c@two", presence.ShowNone, "")      // another domain
+	second, snap2 := subscribe(t, srv, query)
+	if snap2.Seq != snap1.Seq || len(snap2.Users) != 1 || snap2.Users[0].JID != "a@one" {
+		t.Fatalf("the second connect's snapshot is %+v at %d, want the first's View (a@one at %d)", snap2.Users, snap2.Seq, snap1.Seq)
+	}
+	up(tr, "z@one", presence.ShowAway, "last") // the end marker
+	for i, conn := range []*websocket.Conn{first, second} {
+		state := map[string]string{"a@one": "away"}
+		for {
+			var f changeFrame
+			if err := readInto(conn, &f); err != nil {
+				t.Fatalf("client %d: %v", i, err)
+			}
+			if f.Type != "change" || f.Seq <= snap1.Seq {
+				t.Fatalf("client %d: %s at %d after a snapshot at %d", i, f.Type, f.Seq, snap1.Seq)
+			}
+			if state[f.JID] = f.User.Show; f.User.Show != "away" {
+				delete(state, f.JID)
+			}
+			if f.JID == "z@one" {
+				break
+			}
+		}
+		if want := map[string]string{"b@one": "away", "z@one": "away"}; !reflect.DeepEqual(state, want) {
+			t.Errorf("client %d holds %v, want %v", i, state, want)
+		}
 	}
 }

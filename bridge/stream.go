@@ -296,20 +296,32 @@ func (b *Bridge) serveStream(conn net.Conn, remote, key string, access Access, f
 	takeView := func() { view = b.cfg.Tracker.View(); c.seq = view.Seq() }
 	// A client of the full feed shares the snapshot other connects
 	// encoded a moment ago, or the one being encoded (snapshot.go),
-	// unless it resumes within the window.
-	var shared *sharedSnapshot
+	// unless it resumes within the window. Any other encodes its own from
+	// a View of at most a second ago that connects share (a View makes the
+	// updates after it copy the index nodes they touch: one a second, not
+	// one per connect), followed by the changes after it as for a resume
+	// (recent: the View's position, without bytes).
+	var shared, recent *sharedSnapshot
 	var own bool // this connect encoded the shared snapshot
-	if filter.all && !b.hub.canResume(resume) {
-		shared, own, _ = b.snapshots.get(nil) // on an error, its own snapshot below
+	if !b.hub.canResume(resume) {
+		if filter.all {
+			shared, own, _ = b.snapshots.get(nil) // on an error, its own snapshot below
+		} else {
+			view = b.cfg.Tracker.RecentView(snapshotMaxAge)
+			recent = &sharedSnapshot{seq: view.Seq()}
+			shared = recent
+		}
 	}
 	mode := b.hub.join(c, resume, shared, takeView)
 	for tries := 0; mode == joinStale; tries++ {
 		// The window no longer holds what followed the shared snapshot:
-		// a new one, once; then this connection's own.
+		// a new one, once (not for a recent View: a new one is what
+		// takeView takes); then this connection's own.
 		stale := shared
-		if shared = nil; tries == 0 {
+		if shared = nil; tries == 0 && recent == nil {
 			shared, own, _ = b.snapshots.get(stale)
 		}
+		recent = nil
 		mode = b.hub.join(c, resume, shared, takeView)
 	}
 	switch mode {
@@ -321,6 +333,18 @@ func (b *Bridge) serveStream(conn net.Conn, remote, key string, access Access, f
 		}
 		c.mu.Unlock()
 	case joinShared:
+		if recent != nil {
+			// Its own snapshot of the recent View; the replay queued by
+			// join follows it.
+			c.mu.Lock()
+			c.seq = recent.seq
+			if err := c.sendSnapshotLocked(view); !c.fail(err) {
+				c.close(nil)
+				c.hangUp(false)
+				return
+			}
+			break
+		}
 		if !own {
 			b.snapshots.shared.Add(1)
 		}
@@ -342,7 +366,7 @@ func (b *Bridge) serveStream(conn net.Conn, remote, key string, access Access, f
 			return
 		}
 	}
-	shared = nil
+	shared, recent = nil, nil
 	view = nil
 	_ = conn.SetWriteDeadline(time.Time{}) // see drain
 	c.mu.Lock()
