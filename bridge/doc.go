@@ -45,8 +45,16 @@
 // every change, with or without connects, and JSON is not patched in
 // place); sharing the snapshots of filtered clients too, keyed by filter
 // and token (filters and claims compare as sets, and a storm is mostly
-// dashboards of the full feed: left for when one is measured). A resync
-// (the hub lagged) and a "subscribe" message still encode per connection.
+// dashboards of the full feed: left for when one is measured). Filtered
+// connects encode their own snapshot, but from a View that connects share
+// for a second (presence.Tracker.RecentView), followed by the changes
+// after it from the window as for a resume: a View makes the updates
+// after it copy the index nodes they touch, and one per connect made
+// every update copy a leaf while connects came (the presence package's
+// doc). A resync (the hub lagged) and a "subscribe" message still take a
+// View of their own. REST pages and counts read the tracker's index
+// under its lock, a bounded step at a time (presence.Tracker.Range and
+// Count), not a View.
 //
 // Every byte written to a stream's socket goes through its one writer.
 // gorilla/websocket only does the handshake: it writes close frames by

@@ -82,27 +82,45 @@
 // each change of that user, in one allocation with its resource when it
 // has one) in B-trees ordered by JID, one per domain label and aggregate
 // state, and beside them the counts of users and resources per label and
-// state. [Tracker.View] copies the trees under the lock in O(labels): the
-// trees are copy-on-write (github.com/tidwall/btree), so a View is a
-// consistent picture at one feed position that readers walk without the
-// lock while updates go on. A page (limit, cursor, filters by domain,
-// user and state) merges the buckets the filter selects with a heap:
-// O(buckets · log users + page · log buckets); a page of everyone merges
-// every bucket (labels times states). [Tracker.Counts] and the gauges are
-// O(labels); [Tracker.SubscribeView] gives a connect its snapshot in
-// O(labels). Labels are the served domains ([Options.Domains]) plus
+// state. Labels are the served domains ([Options.Domains]) plus
 // [OtherDomain], so that clients naming new domains cannot grow them; a
-// filter on a domain that is not served scans the other bucket.
+// filter on a domain that is not served scans the other bucket. A query
+// (limit, cursor, filters by domain, user and state) merges the buckets
+// it selects with a heap: O(buckets · log users + page · log buckets); a
+// page of everyone merges every bucket (labels times states).
+// [Tracker.Counts] and the gauges are O(labels).
+//
+// There are two ways to read the index, and each reader takes the one
+// that costs the updates least:
+//
+//   - Short reads, whose cost is what they return, read the index itself
+//     under the lock: [Tracker.Range] (a REST page) in steps of at most
+//     512 users, calling back between steps without the lock, and
+//     [Tracker.Count] from whole buckets, O(labels · states). A page
+//     holds up updates for tens of microseconds and costs them nothing
+//     afterwards.
+//   - Long reads (a snapshot of everyone for a WebSocket connect, an
+//     admin command listing every online user, a query that must visit
+//     users a filter then refuses) take a [View]: [Tracker.View] copies
+//     the trees under the lock in O(labels). The trees are copy-on-write
+//     (github.com/tidwall/btree), so a View is a consistent picture at
+//     one feed position that readers walk without the lock while updates
+//     go on; a query's fallback View copies only the buckets it reads.
 //
 // What a View costs is paid by the updates after it: each copies the
-// nodes on its path that a View still shares, the leaf almost always
-// (readers take Views far more often than an update touches the same
-// leaf twice). So an update writes one tree (two when the user's state
-// changes), and the nodes are small (degree 8: 7 to 15 items of 24 bytes,
-// 16 of them the JID's first bytes, so that a search rarely follows a
-// pointer). Readers that need no picture take none: counts of everyone
-// come from [Tracker.Counts], kept at every change, so that only pages,
-// filtered counts and connects take Views.
+// nodes on its path that a View still shares, the leaf almost always. At
+// 1,000,000 users there are about 90,000 leaves, so as long as Views come
+// more often than about once a second the updates between two of them
+// rarely touch the same leaf, and nearly every update copies a leaf and
+// most of its path: 1.1 to 1.6 KiB of garbage per update instead of 300
+// bytes, and with it collections of the whole heap (docs/benchmarks.md).
+// Hence short reads take no View, and long reads that catch up from the
+// View's position anyway (a connect's snapshot is followed by the changes
+// after it) share one of at most a second ago ([Tracker.RecentView]),
+// so that a storm of connects takes one View a second, not one each. An
+// update writes one tree (two when the user's state changes), and the
+// nodes are small (degree 8: 7 to 15 items of 24 bytes, 16 of them the
+// JID's first bytes, so that a search rarely follows a pointer).
 // Costs and the targets they meet or miss, measured at 1,000,000 users,
 // are in docs/benchmarks.md.
 //
@@ -111,23 +129,19 @@
 // RWMutex around that copy (readers still block updates for the whole
 // copy); a sorted slice rebuilt per change (O(users) per update); a tree
 // of everyone beside the buckets (the first index: two tree writes and
-// two copied paths per update, for an unfiltered page that read one tree;
-// with it gone and the smaller nodes, updates during reads went from 53 %
-// to 74 % of the rate without readers, which stayed the same); the
-// library's default degree 32 (nodes of up to 63 items: a copied path
-// about twice the bytes, BenchmarkApplyViewEvery); handing out one View
-// per interval (the hub's join would then miss the changes between the
-// View's Seq and the hub's own; and measured as a reader's choice, one
-// View per 5 ms shared between pages and counts saved nothing: each
-// update still copies its leaf, so it was removed); per-user versioned
-// slots, so that a
+// two copied paths per update, for an unfiltered page that read one tree);
+// the library's default degree 32 (nodes of up to 63 items: a copied path
+// about twice the bytes, BenchmarkApplyViewEvery); a View for every read
+// (the design before Range and Count: updates during reads ran at 72-86 %
+// of their rate without readers, with 1.1-1.6 KiB copied per update);
+// one View per 5 ms shared between pages (saved nothing: below about one
+// View a second each update still copies its leaf, and a page a second
+// old would show users who left); per-user versioned slots, so that a
 // change of a status writes no tree at all (a View would read the newest
 // version at or before its Seq; old versions can only be trimmed once no
-// View needs them, and a View has no Close: the tracker would have to
-// learn from the garbage collector when Views die, and hold every
-// version until then). The last is the step left if updates during reads
-// must cost less still: the leaf that each update copies is most of what
-// an update allocates while readers take Views.
+// View needs them, which the tracker would have to learn from the
+// garbage collector; and changes of show, most changes, move users
+// between buckets all the same).
 //
 // Time comes from an injected [Clock]; the only real timer is
 // [Tracker.RunTimers], which just calls ExpireDue. Tests advance a fake

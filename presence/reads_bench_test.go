@@ -141,26 +141,29 @@ func readUpdate(r *rand.Rand, jids []string, u *Update) {
 	u.Available, u.Status = true, statuses[r.IntN(2)]
 }
 
-// BenchmarkApplyDuringReads: 2 goroutines apply updates (readUpdate) to
-// random users (b.N in all) while, with readers, 4 others each repeat one
-// kind of read with a pause of 1 ms after each (REST pages, counts,
-// scrapes, WebSocket connects), each as presenced does it
-// (reads_ops_test.go). Counts alternate between everyone (Tracker.Counts)
-// and one served domain (Tracker.Count); connects between a filtered
-// client (a View of at most a second ago, RecentView) and a full-feed one
-// (the bridge's shared snapshot: one View a second between them). The
-// writers go as fast as they can, or, in the paced runs, at pacedRate
-// between them. It reports the updates per second, the 99th, 99.9th
-// percentile and the maximum of the time one Apply took (its wait for the
-// lock included) and the reads per second the readers achieved.
+// BenchmarkApplyDuringReads: 2 goroutines (1 in the one-writer runs)
+// apply updates (readUpdate) to random users (b.N in all) while, with
+// readers, 4 others each repeat one kind of read with a pause of 1 ms
+// after each (REST pages, counts, scrapes, WebSocket connects), each as
+// presenced does it (reads_ops_test.go). Counts alternate between
+// everyone (Tracker.Counts) and one served domain (Tracker.Count);
+// connects between a filtered client (a View of at most a second ago,
+// RecentView) and a full-feed one (the bridge's shared snapshot: one View
+// a second between them). The writers go as fast as they can, or, in the
+// paced runs, at pacedRate between them. It reports the updates per
+// second, the 99th, 99.9th percentile and the maximum of the time one
+// Apply took (its wait for the lock included) and the reads per second
+// the readers achieved.
 func BenchmarkApplyDuringReads(b *testing.B) {
 	tr, jids := readTracker(b)
 	for _, bench := range []struct {
-		name string
-		rate int // updates a second for the writers together; 0: as fast as they can
+		name    string
+		writers int
+		rate    int // updates a second for the writers together; 0: as fast as they can
 	}{
-		{"readers=false", 0}, {"readers=true", 0},
-		{"paced/readers=false", pacedRate}, {"paced/readers=true", pacedRate},
+		{"readers=false", 2, 0}, {"readers=true", 2, 0},
+		{"paced/readers=false", 2, pacedRate}, {"paced/readers=true", 2, pacedRate},
+		{"one-writer/readers=false", 1, 0}, {"one-writer/readers=true", 1, 0},
 	} {
 		mode := bench.name[strings.LastIndexByte(bench.name, '=')+1:]
 		b.Run(bench.name, func(b *testing.B) {
@@ -204,7 +207,7 @@ func BenchmarkApplyDuringReads(b *testing.B) {
 				}
 				time.Sleep(50 * time.Millisecond) // the readers are under way
 			}
-			const writers = 2
+			writers := bench.writers
 			waits := make([][]time.Duration, writers)
 			var wwg sync.WaitGroup
 			b.ReportAllocs()
@@ -225,7 +228,7 @@ func BenchmarkApplyDuringReads(b *testing.B) {
 					if bench.rate > 0 {
 						period = time.Duration(writers) * time.Second / time.Duration(bench.rate)
 					}
-					due := start.Add(time.Duration(w) * period / writers)
+					due := start.Add(time.Duration(w) * period / time.Duration(writers))
 					for range n {
 						if period > 0 {
 							// Open loop: behind schedule, the updates due
