@@ -18,6 +18,7 @@ import (
 	"mellium.im/xmpp/ping"
 	"mellium.im/xmpp/stream"
 
+	"github.com/presenced/presenced/internal/backoff"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/xmppext/adhoc"
 	"github.com/presenced/presenced/xmppext/last"
@@ -265,7 +266,7 @@ func (c *Component) Serve(ctx context.Context) error {
 		if time.Since(began) > c.cfg.MaxBackoff {
 			attempt = 0 // the link was healthy for a while: start over
 		}
-		delay := backoff(attempt, c.cfg.MinBackoff, c.cfg.MaxBackoff)
+		delay := backoff.Policy{Min: c.cfg.MinBackoff, Max: c.cfg.MaxBackoff}.Delay(attempt)
 		attempt++
 		if errors.Is(err, stream.NotAuthorized) || errors.Is(err, stream.HostUnknown) {
 			delay = c.cfg.MaxBackoff

@@ -5,8 +5,10 @@
 // # How it fits
 //
 // [Component.Serve] dials the server's component port, completes the
-// handshake, and serves the stream until it drops; then it reconnects with
-// capped exponential backoff and jitter. Each presence stanza is decoded
+// handshake, and serves the stream until it drops; then it reconnects after
+// the delays of internal/backoff (capped exponential, equal jitter: the
+// project's one retry policy, shared with the store's writes, so that both
+// loops back off alike). Each presence stanza is decoded
 // once, whole, and applied to a presence.Tracker. After every (re)connect the
 // component probes every user it knows; the server answers for each online
 // resource, and whatever no answer confirmed within Config.ProbeWait is

@@ -277,22 +277,6 @@ func TestRefusedHandshakeBacksOff(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	min, max := 100*time.Millisecond, 2*time.Second
-	for n := range 10 {
-		nominal := min << n
-		if nominal > max {
-			nominal = max
-		}
-		for range 100 {
-			d := backoff(n, min, max)
-			if d < nominal/2 || d > nominal {
-				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", n, d, nominal/2, nominal)
-			}
-		}
-	}
-}
-
 func TestNewChecksConfig(t *testing.T) {
 	tr := presence.New(presence.Options{})
 	good := Config{JID: jid.MustParse("p.localhost"), Secret: "s", Addr: "127.0.0.1:5347", Tracker: tr}
