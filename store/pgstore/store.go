@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -349,6 +350,10 @@ func (s *Store) Load(ctx context.Context) ([]presence.User, error) {
 	}
 	sortUsers(out)
 	return out, nil
+}
+
+func sortUsers(us []presence.User) {
+	slices.SortFunc(us, func(a, b presence.User) int { return strings.Compare(a.JID, b.JID) })
 }
 
 // Replace makes the stored current state equal to users: it writes what is
