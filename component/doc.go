@@ -56,6 +56,12 @@
 // IQs before the mux sees them: bad input is answered with a stanza error or
 // logged and dropped, and never ends the stream.
 //
+// disco#items on the commands node is answered before the mux too, from
+// mellium's disco/items.Item values: mellium's disco handler asks an
+// items.Iter for a node's items without saying who asks, and only admins
+// may see the commands. The query element around the items stays built by
+// hand because disco.ItemsQuery marshals an empty query only.
+//
 // mellium v0.22.0 cannot dial or reconnect a component; the package dials
 // TCP itself and hands the connection to component.NewSession. Replies
 // written from inside a handler go to the handler's TokenReadEncoder (the

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"mellium.im/xmlstream"
+	"mellium.im/xmpp/disco"
 	"mellium.im/xmpp/disco/info"
+	"mellium.im/xmpp/disco/items"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
@@ -208,7 +210,7 @@ func (c *Component) handleIQ(t xmlstream.TokenReadEncoder, start *xml.StartEleme
 	if iq.Type == stanza.GetIQ && len(toks) > 0 {
 		// disco#items on the commands node depends on who asks (the mux's
 		// disco handler cannot know): admins see the commands, others none.
-		if se, ok := toks[0].(xml.StartElement); ok && se.Name == (xml.Name{Space: discoItemsNS, Local: "query"}) && attrValue(se.Attr, "node") == adhoc.NS {
+		if se, ok := toks[0].(xml.StartElement); ok && se.Name == (xml.Name{Space: disco.NSItems, Local: "query"}) && attrValue(se.Attr, "node") == adhoc.NS {
 			return c.commandItems(t, iq)
 		}
 	}
@@ -311,30 +313,17 @@ func (r *tokenReplay) Token() (xml.Token, error) {
 	return tok, nil
 }
 
-const discoItemsNS = "http://jabber.org/protocol/disco#items"
-
 // commandItems answers disco#items on the commands node with the commands
 // the requester may run.
 func (c *Component) commandItems(t xmlstream.TokenWriter, iq stanza.IQ) error {
-	var items []xml.Token
-	for _, cmd := range c.commands.Commands(iq.From) {
-		items = append(items,
-			xml.StartElement{Name: xml.Name{Space: discoItemsNS, Local: "item"}, Attr: []xml.Attr{
-				{Name: xml.Name{Local: "jid"}, Value: c.addr}, {Name: xml.Name{Local: "node"}, Value: cmd.Node},
-				{Name: xml.Name{Local: "name"}, Value: cmd.Name}}},
-			xml.EndElement{Name: xml.Name{Space: discoItemsNS, Local: "item"}})
+	cmds := c.commands.Commands(iq.From)
+	list := make([]xml.TokenReader, len(cmds))
+	for i, cmd := range cmds {
+		list[i] = items.Item{JID: c.cfg.JID, Node: cmd.Node, Name: cmd.Name}.TokenReader()
 	}
-	q := xml.StartElement{Name: xml.Name{Space: discoItemsNS, Local: "query"},
+	// Not disco.ItemsQuery: its TokenReader has no room for the items.
+	q := xml.StartElement{Name: xml.Name{Space: disco.NSItems, Local: "query"},
 		Attr: []xml.Attr{{Name: xml.Name{Local: "node"}, Value: adhoc.NS}}}
-	_, err := xmlstream.Copy(t, iq.Result(xmlstream.Wrap(xmlstream.ReaderFunc(func() func() (xml.Token, error) {
-		i := 0
-		return func() (xml.Token, error) {
-			if i == len(items) {
-				return nil, io.EOF
-			}
-			i++
-			return items[i-1], nil
-		}
-	}()), q)))
+	_, err := xmlstream.Copy(t, iq.Result(xmlstream.Wrap(xmlstream.MultiReader(list...), q)))
 	return err
 }
