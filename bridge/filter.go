@@ -6,10 +6,33 @@ import (
 	"strings"
 )
 
-// Access is what one client may see; *auth.Claims implements it. A nil
-// Access (no authentication configured) sees everything.
+// Access is what one authenticated client may see and do, as
+// Config.Authenticate returns it; *auth.Claims implements it. A nil Access
+// (no authentication configured) sees everything and may do everything.
 type Access interface {
+	// CanSee reports whether the client may see the user with the
+	// normalized bare JID jid.
 	CanSee(jid string) bool
+	// Scope returns the domains whose users the client may see and the
+	// bare JIDs it may see besides, so that pages and counts visit only
+	// those users; both nil when IsAdmin.
+	Scope() (domains, users []string)
+	// IsAdmin reports the admin scope: the client sees every user (its
+	// connections share the encoding of whole batches, without a CanSee
+	// per change) and may use the admin routes.
+	IsAdmin() bool
+	// Key is the subject the client's rate limit and web presence count
+	// against (a token's "sub", a bare JID); "" means none: the rate limit
+	// counts the client's IP, and web presence is refused.
+	Key() string
+}
+
+// keyOf returns a's Key, or "" for a nil Access.
+func keyOf(a Access) string {
+	if a == nil {
+		return ""
+	}
+	return a.Key()
 }
 
 // viewFilter selects the users and show values a client asked for, within
@@ -21,12 +44,6 @@ type viewFilter struct {
 	// all: the filter and the token let every change through, so the
 	// client can be sent the changes as all such clients are.
 	all bool
-}
-
-// AllSeer is an Access that may report it sees every user (an admin
-// token), so that its clients share the encoding of whole batches.
-type AllSeer interface {
-	SeesAll() bool
 }
 
 var wireShows = map[string]bool{"available": true, "chat": true, "away": true, "xa": true, "dnd": true, "offline": true}
@@ -68,8 +85,7 @@ func newViewFilter(domains, users, shows []string, access Access) (*viewFilter, 
 		return nil, err
 	}
 	if f.domains == nil && f.users == nil && f.shows == nil {
-		a, ok := access.(AllSeer)
-		f.all = access == nil || ok && a.SeesAll()
+		f.all = access == nil || access.IsAdmin()
 	}
 	return f, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/presenced/presenced/bridge/auth"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -25,16 +26,11 @@ func fuzzAccess(jid string) bool {
 	return strings.HasSuffix(jid, "@example.org") || jid == "bob@example.net"
 }
 
-// fuzzSubject is an Access with a subject (a token with sub), fuzzNoSubject
-// one without.
-type fuzzSubject struct{ sub string }
-
-func (fuzzSubject) CanSee(jid string) bool { return fuzzAccess(jid) }
-func (s fuzzSubject) Key() string          { return s.sub }
-
-type fuzzNoSubject struct{}
-
-func (fuzzNoSubject) CanSee(jid string) bool { return fuzzAccess(jid) }
+// fuzzClaims are the claims of a token that sees what fuzzAccess allows,
+// with subject sub ("": a token without sub).
+func fuzzClaims(sub string) *auth.Claims {
+	return &auth.Claims{Subject: sub, Domains: []string{"example.org"}, Users: []string{"bob@example.net"}}
+}
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -88,9 +84,9 @@ func FuzzClientMessage(f *testing.F) {
 		switch mode % 3 {
 		case 1:
 			subject = "alice@example.org"
-			access = fuzzSubject{subject}
+			access = fuzzClaims(subject)
 		case 2:
-			access = fuzzNoSubject{}
+			access = fuzzClaims("")
 		}
 		if access != nil {
 			b.cfg.Authenticate = func(*http.Request) (Access, error) { return access, nil }
@@ -237,7 +233,7 @@ func FuzzREST(f *testing.F) {
 	}
 	open := New(Config{Tracker: tr, Logger: quietLog, RatePerSecond: 1e9, RateBurst: 1 << 30, History: history})
 	authed := New(Config{Tracker: tr, Logger: quietLog, RatePerSecond: 1e9, RateBurst: 1 << 30, History: history,
-		Authenticate: func(*http.Request) (Access, error) { return fuzzSubject{"alice@example.org"}, nil }})
+		Authenticate: func(*http.Request) (Access, error) { return fuzzClaims("alice@example.org"), nil }})
 	f.Fuzz(func(t *testing.T, route uint8, user, query string, auth bool) {
 		var path string
 		switch route % 4 {

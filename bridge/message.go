@@ -20,10 +20,7 @@ func (b *Bridge) clientReply(data []byte, access Access) any {
 		if len(m.Show) > 0 && json.Unmarshal(m.Show, &wp.Show) != nil {
 			return errorFrame{Type: "error", Code: "bad_show", Message: "show must be a string"}
 		}
-		subject := ""
-		if s, ok := access.(interface{ Key() string }); ok {
-			subject = s.Key()
-		}
+		subject := keyOf(access)
 		if b.cfg.Authenticate != nil && subject == "" {
 			return errorFrame{Type: "error", Code: "no_subject", Message: "the token names no user (sub) to publish presence for"}
 		} else if _, e := b.publishWeb(subject, &wp); e != nil {

@@ -63,8 +63,8 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 // when authenticated (a token used from many places shares one budget),
 // else the client's IP.
 func clientKey(r *http.Request, a Access) string {
-	if s, ok := a.(interface{ Key() string }); ok && s.Key() != "" {
-		return "token:" + s.Key()
+	if k := keyOf(a); k != "" {
+		return "token:" + k
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -19,7 +19,6 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/presenced/presenced/bridge/auth"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -218,10 +217,9 @@ func (b *Bridge) countUsers(f *viewFilter) (out countsJSON, resources int, err e
 }
 
 // trackerQuery turns f into a query of the tracker's index whose
-// candidates are the users f and its token allow: for a token's claims,
-// their domains and users intersected with f's, so that a page or a count
-// visits no user the token may not see; any other Access is checked user
-// by user (Match).
+// candidates are the users f and its token allow: the token's scope
+// intersected with f's domains and users, so that a page or a count visits
+// no user the token may not see.
 func trackerQuery(f *viewFilter, after string) presence.Query {
 	keys := func(m map[string]bool) []string {
 		out := make([]string, 0, len(m))
@@ -231,29 +229,29 @@ func trackerQuery(f *viewFilter, after string) presence.Query {
 		return out
 	}
 	q := presence.Query{After: after, Domains: keys(f.domains), Users: keys(f.users), States: keys(f.shows)}
-	c, ok := f.access.(*auth.Claims)
-	switch {
-	case f.access == nil || ok && c.SeesAll():
+	if f.access == nil || f.access.IsAdmin() {
 		return q
-	case !ok || c == nil:
-		q.Match = f.user
-		return q
-	case len(q.Domains)+len(q.Users) == 0:
-		q.Domains, q.Users = c.Domains, c.Users
+	}
+	domains, users := f.access.Scope()
+	if len(q.Domains)+len(q.Users) == 0 {
+		q.Domains, q.Users = domains, users
+		if len(q.Domains)+len(q.Users) == 0 {
+			q.Users = []string{""} // empty lists would select everyone
+		}
 		return q
 	}
 	var ds, us []string
 	for _, d := range q.Domains {
-		if slices.Contains(c.Domains, d) {
+		if slices.Contains(domains, d) {
 			ds = append(ds, d)
 		}
 	}
 	for _, u := range q.Users {
-		if c.CanSee(u) {
+		if f.access.CanSee(u) {
 			us = append(us, u)
 		}
 	}
-	for _, u := range c.Users {
+	for _, u := range users {
 		if _, dom, _ := strings.Cut(u, "@"); f.domains[dom] {
 			us = append(us, u)
 		}
@@ -271,11 +269,9 @@ func trackerQuery(f *viewFilter, after string) presence.Query {
 // administrators only (a token with the admin scope; anyone when no
 // authentication is configured).
 func (b *Bridge) stats(w http.ResponseWriter, r *http.Request) {
-	if a := accessOf(r); a != nil {
-		if ad, ok := a.(interface{ IsAdmin() bool }); !ok || !ad.IsAdmin() {
-			writeError(w, http.StatusForbidden, "forbidden", "the admin scope (presence:admin) is needed")
-			return
-		}
+	if a := accessOf(r); a != nil && !a.IsAdmin() {
+		writeError(w, http.StatusForbidden, "forbidden", "the admin scope (presence:admin) is needed")
+		return
 	}
 	counts, resources, _ := b.countUsers(&viewFilter{all: true}) // no filter: no error
 	checks := map[string]string{}
@@ -378,10 +374,7 @@ type webPresenceJSON struct {
 // which expires unless refreshed within its TTL and aggregates with the
 // user's XMPP resources.
 func (b *Bridge) webPresence(w http.ResponseWriter, r *http.Request) {
-	subject := ""
-	if s, ok := accessOf(r).(interface{ Key() string }); ok {
-		subject = s.Key()
-	}
+	subject := keyOf(accessOf(r))
 	if b.cfg.Authenticate != nil && subject == "" {
 		writeError(w, http.StatusForbidden, "no_subject", "the token names no user (sub) to publish presence for")
 		return

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/bridge/auth"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -137,13 +138,6 @@ func TestWebPresence(t *testing.T) {
 	}
 }
 
-type subjectAccess struct {
-	fakeAccess
-	sub string
-}
-
-func (s subjectAccess) Key() string { return s.sub }
-
 func TestRESTAuthRateLimitsAndHistory(t *testing.T) {
 	tr := presence.New(presence.Options{})
 	up(tr, "a@x", presence.ShowNone, "")
@@ -154,7 +148,7 @@ func TestRESTAuthRateLimitsAndHistory(t *testing.T) {
 			if r.Header.Get("Authorization") != "Bearer good" {
 				return nil, errors.New("auth: bad signature")
 			}
-			return subjectAccess{fakeAccess{"a@x": true}, "a@x"}, nil
+			return &auth.Claims{Subject: "a@x", Users: []string{"a@x"}}, nil
 		},
 		History: func(_ context.Context, jid string, since, until time.Time, limit int) ([]HistoryEntry, error) {
 			asked = jid
@@ -210,17 +204,13 @@ func TestHistoryWithoutStore(t *testing.T) {
 	}
 }
 
-type adminAccess struct{ subjectAccess }
-
-func (adminAccess) IsAdmin() bool { return true }
-
 func TestAdminStats(t *testing.T) {
 	tr := presence.New(presence.Options{})
 	up(tr, "a@one", presence.ShowAway, "")
 	tr.Apply(presence.Update{User: "a@one", Resource: "r2", Available: true})
 	up(tr, "b@two", presence.ShowNone, "")
 	b := New(Config{Tracker: tr, Checks: map[string]func() error{"store": func() error { return nil }},
-		Authenticate: func(r *http.Request) (Access, error) { return adminAccess{}, nil }})
+		Authenticate: func(r *http.Request) (Access, error) { return &auth.Claims{Admin: true}, nil }})
 	srv := httptest.NewServer(b)
 	defer srv.Close()
 	code, _, m := call(t, srv, "GET", "/admin/v1/stats", "")

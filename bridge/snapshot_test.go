@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/presenced/presenced/bridge/auth"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -239,12 +240,6 @@ func TestSharedSnapshotBounds(t *testing.T) {
 	}
 }
 
-// allAccess is an admin token's Access: it sees every user.
-type allAccess struct{}
-
-func (allAccess) CanSee(string) bool { return true }
-func (allAccess) SeesAll() bool      { return true }
-
 // TestFilteredConnectsGetOwnSnapshots: clients with a filter or a limited
 // token, connecting at the same moment as clients of the full feed, get
 // snapshots of their own users; only the full feed's is shared.
@@ -259,11 +254,11 @@ func TestFilteredConnectsGetOwnSnapshots(t *testing.T) {
 		Authenticate: func(r *http.Request) (Access, error) {
 			switch r.URL.Query().Get("access_token") {
 			case "admin":
-				return allAccess{}, nil
+				return &auth.Claims{Admin: true}, nil
 			case "ab":
-				return fakeAccess{"a@one": true, "b@one": true}, nil
+				return &auth.Claims{Users: []string{"a@one", "b@one"}}, nil
 			}
-			return fakeAccess{}, nil
+			return &auth.Claims{}, nil
 		}}))
 	defer srv.Close()
 	tests := []struct {

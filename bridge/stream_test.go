@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/presenced/presenced/bridge/auth"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -174,10 +175,6 @@ func TestSlowConsumerIsClosed(t *testing.T) {
 	}
 }
 
-type fakeAccess map[string]bool
-
-func (a fakeAccess) CanSee(jid string) bool { return a[jid] }
-
 func TestStreamAuthAndOrigin(t *testing.T) {
 	tr := presence.New(presence.Options{})
 	up(tr, "a@x", presence.ShowNone, "")
@@ -187,7 +184,7 @@ func TestStreamAuthAndOrigin(t *testing.T) {
 			if r.URL.Query().Get("access_token") != "good" {
 				return nil, errors.New("auth: token expired")
 			}
-			return fakeAccess{"a@x": true}, nil
+			return &auth.Claims{Users: []string{"a@x"}}, nil
 		}})
 	srv := httptest.NewServer(b)
 	defer srv.Close()

@@ -1,7 +1,7 @@
 package presence
 
 // The reader operations of reads_bench_test.go, done as the readers do
-// them with the index (bridge/rest.go, cmd/presenced/metrics.go,
+// them with the index (bridge/rest.go, internal/app/metrics.go,
 // bridge/stream.go); testdata/reads_ops_baseline.go.txt has the same with
 // Snapshot, for the design before it.
 
@@ -40,7 +40,7 @@ func readCounts(tr *Tracker, domain string) int {
 }
 
 // readScrape returns the series of presence_tracker_users, as
-// cmd/presenced/metrics.go reads them: from Counts, no View.
+// internal/app/metrics.go reads them: from Counts, no View.
 func readScrape(tr *Tracker) int {
 	n := 0
 	for _, d := range tr.Counts().Domains {

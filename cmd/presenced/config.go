@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/presenced/presenced/internal/app"
 )
 
 // Every setting of presenced is one entry of settings: a flag, an
@@ -42,6 +44,9 @@ type setting struct {
 	dst            any // *string, *[]string, *time.Duration, *int, *float64
 	// positive: a duration or number must be > 0 (else >= 0).
 	positive bool
+	// zeroOff: 0 on the command line turns the feature off, which
+	// app.Config, whose zero values mean the defaults, says with -1.
+	zeroOff bool
 	// check, if set, vets a string setting.
 	check func(string) error
 	group string // heading in the reference
@@ -52,7 +57,7 @@ func (s setting) env() string {
 }
 
 // settings lists every setting, writing into o (and level).
-func settings(o *Options, level *string) []setting {
+func settings(o *app.Config, level *string) []setting {
 	return []setting{
 		{key: "jid", help: "component JID, e.g. presence.example.org; required", dst: &o.JID, group: "XMPP server"},
 		{key: "secret", help: "the component listener's shared secret; required", dst: &o.Secret, group: "XMPP server"},
@@ -73,7 +78,7 @@ func settings(o *Options, level *string) []setting {
 		{key: "allowed-origins", kind: kList, help: "Origins allowed to open the WebSocket from a browser, or *; none: same origin only", dst: &o.AllowedOrigins, group: "HTTP API"},
 		{key: "rate", def: "20", kind: kFloat, positive: true, help: "requests, WebSocket connects and client messages per second per token (or per IP without one); bursts of twice that", dst: &o.RatePerSecond, group: "HTTP API"},
 		{key: "stream-queue", def: "2048", kind: kInt, positive: true, help: "changes waiting for one WebSocket client at most; a client whose queue fills is closed with 4008", dst: &o.StreamQueue, group: "HTTP API"},
-		{key: "stream-flush-interval", def: "25ms", kind: kDuration, help: "the least time between two flushes of changes to the WebSocket clients (what comes meanwhile goes as one batch), stretched up to 4 times under a heavy fan-out; 0: no pause", dst: &o.StreamFlushInterval, group: "HTTP API"},
+		{key: "stream-flush-interval", def: "25ms", kind: kDuration, help: "the least time between two flushes of changes to the WebSocket clients (what comes meanwhile goes as one batch), stretched up to 4 times under a heavy fan-out; 0: no pause", dst: &o.StreamFlushInterval, zeroOff: true, group: "HTTP API"},
 		{key: "stream-writers", def: "0", kind: kInt, help: "goroutines writing to WebSocket clients; 0: half the CPUs", dst: &o.StreamWriters, group: "HTTP API"},
 
 		{key: "store", def: "memory", help: "where presence is mirrored: memory, or a PostgreSQL URL postgres://...", dst: &o.Store, group: "Store"},
@@ -110,7 +115,7 @@ func settings(o *Options, level *string) []setting {
 // parseOptions reads the settings from args (flags), getenv and the file
 // named by -config or PRESENCED_CONFIG. Errors name the flag, variable or
 // file key the bad value came from.
-func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (Options, error) {
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (app.Config, error) {
 	o, rest, err := parseArgs("presenced", args, getenv, stderr)
 	if err == nil && len(rest) > 0 {
 		err = fmt.Errorf("unexpected arguments: %s", strings.Join(rest, " "))
@@ -120,8 +125,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 
 // parseArgs is parseOptions for a command that takes arguments after its
 // flags; it returns them.
-func parseArgs(name string, args []string, getenv func(string) string, stderr io.Writer) (Options, []string, error) {
-	var o Options
+func parseArgs(name string, args []string, getenv func(string) string, stderr io.Writer) (app.Config, []string, error) {
+	var o app.Config
 	var level string
 	all := settings(&o, &level)
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -169,7 +174,7 @@ func parseArgs(name string, args []string, getenv func(string) string, stderr io
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(level)) // vetted above
 	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
-	return o, fs.Args(), o.check()
+	return o, fs.Args(), o.Validate()
 }
 
 // set parses v into the setting's destination.
@@ -188,6 +193,9 @@ func (s setting) set(v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 || (s.positive && d == 0) {
 			return fmt.Errorf("not a %sduration (like 300ms, 5s, 2h45m): %q", positiveWord(s.positive), v)
+		}
+		if d == 0 && s.zeroOff {
+			d = -1
 		}
 		*dst = d
 	case *int:
@@ -307,7 +315,7 @@ func kindWord(k kind) string {
 // reference renders the settings as the Markdown of
 // docs/configuration.md.
 func reference() string {
-	var o Options
+	var o app.Config
 	var level string
 	var b strings.Builder
 	b.WriteString(`# Configuration reference

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/presenced/presenced/internal/app"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/configuration.md from the settings table")
@@ -39,12 +41,12 @@ metrics = ""
 		args    []string
 		env     map[string]string
 		wantErr string
-		check   func(Options) bool
+		check   func(app.Config) bool
 	}{
-		{"env only", nil, base, "", func(o Options) bool {
+		{"env only", nil, base, "", func(o app.Config) bool {
 			return o.JID == "presence.localhost" && o.Secret == "s3" && o.HTTP == "127.0.0.1:9" && o.Server == "127.0.0.1:8888" && o.ProbeWait == 5*time.Second
 		}},
-		{"flag wins over env", []string{"-secret", "flag", "-probe-wait", "250ms"}, base, "", func(o Options) bool {
+		{"flag wins over env", []string{"-secret", "flag", "-probe-wait", "250ms"}, base, "", func(o app.Config) bool {
 			return o.Secret == "flag" && o.ProbeWait == 250*time.Millisecond
 		}},
 		{"missing jid", nil, nil, "-jid (PRESENCED_JID) is required", nil},
@@ -53,17 +55,17 @@ metrics = ""
 		{"bad duration", []string{"-probe-wait", "soon"}, base, "-probe-wait", nil},
 		{"bad level", []string{"-log-level", "loud"}, base, "-log-level", nil},
 		{"stray argument", []string{"extra"}, base, "unexpected arguments", nil},
-		{"file", []string{"-config", good}, nil, "", func(o Options) bool {
+		{"file", []string{"-config", good}, nil, "", func(o app.Config) bool {
 			return o.JID == "presence.localhost" && o.Secret == "from-file" && len(o.Admins) == 2 &&
 				o.PingInterval == 2*time.Minute && o.MaxResources == 16 && o.RatePerSecond == 2.5 && o.ProbeWait == 5*time.Second
 		}},
-		{"file from the environment", nil, map[string]string{"PRESENCED_CONFIG": good}, "", func(o Options) bool {
+		{"file from the environment", nil, map[string]string{"PRESENCED_CONFIG": good}, "", func(o app.Config) bool {
 			return o.Secret == "from-file"
 		}},
-		{"environment over file", []string{"-config", good}, map[string]string{"PRESENCED_SECRET": "env"}, "", func(o Options) bool {
+		{"environment over file", []string{"-config", good}, map[string]string{"PRESENCED_SECRET": "env"}, "", func(o app.Config) bool {
 			return o.Secret == "env"
 		}},
-		{"flag over environment over file", []string{"-config", good, "-max-resources", "4"}, map[string]string{"PRESENCED_MAX_RESOURCES": "8"}, "", func(o Options) bool {
+		{"flag over environment over file", []string{"-config", good, "-max-resources", "4"}, map[string]string{"PRESENCED_MAX_RESOURCES": "8"}, "", func(o app.Config) bool {
 			return o.MaxResources == 4
 		}},
 		{"unknown key", []string{"-config", writeConfig(t, "jid = \"presence.localhost\"\npingg-interval = \"5s\"\n")}, nil, `unknown key "pingg-interval"`, nil},
@@ -75,12 +77,18 @@ metrics = ""
 		{"syntax", []string{"-config", writeConfig(t, "jid = \n")}, nil, "line 1", nil},
 		{"missing file", []string{"-config", "/nonexistent/presenced.toml"}, nil, "-config", nil},
 		{"ejabberd API", []string{"-ejabberd-api", "http://127.0.0.1:5281/api", "-ejabberd-api-user", "presenced@localhost", "-reconcile-interval", "1m"},
-			map[string]string{"PRESENCED_JID": "presence.localhost", "PRESENCED_SECRET": "s", "PRESENCED_EJABBERD_API_PASSWORD": "pw"}, "", func(o Options) bool {
+			map[string]string{"PRESENCED_JID": "presence.localhost", "PRESENCED_SECRET": "s", "PRESENCED_EJABBERD_API_PASSWORD": "pw"}, "", func(o app.Config) bool {
 				return o.Ejabberd.URL == "http://127.0.0.1:5281/api" && o.Ejabberd.User == "presenced@localhost" && o.Ejabberd.Password == "pw" &&
 					o.ReconcileInterval == time.Minute && o.MongooseIM.Endpoint == ""
 			}},
 		{"two session sources", []string{"-ejabberd-api", "http://127.0.0.1:5281/api", "-mongooseim-graphql", "http://127.0.0.1:5551/api/graphql"}, base,
 			"set one of them", nil},
+		{"flush interval: the default", nil, base, "", func(o app.Config) bool {
+			return o.StreamFlushInterval == 25*time.Millisecond
+		}},
+		{"flush interval: 0 turns the pause off, as app.Config says it", []string{"-stream-flush-interval", "0"}, base, "", func(o app.Config) bool {
+			return o.StreamFlushInterval < 0
+		}},
 		{"bad env names the variable", nil, map[string]string{"PRESENCED_JID": "presence.localhost", "PRESENCED_SECRET": "s", "PRESENCED_USER_RATE": "0"}, "PRESENCED_USER_RATE: not a positive whole number", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

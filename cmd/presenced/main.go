@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/presenced/presenced/internal/app"
 	"github.com/presenced/presenced/store/pgstore"
 )
 
@@ -30,7 +31,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := Run(ctx, opts); err != nil {
+	if err := app.Run(ctx, opts); err != nil {
 		opts.Logger.Error("presenced: stopped", "err", err)
 		os.Exit(1)
 	}
@@ -52,7 +53,7 @@ func migrate(args []string, getenv func(string) string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if !isPostgres(*url) {
+	if !app.IsPostgresURL(*url) {
 		fmt.Fprintln(stderr, "presenced migrate: -store (PRESENCED_STORE) must be a PostgreSQL URL, postgres://...")
 		return 2
 	}

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"fmt"
@@ -45,7 +45,7 @@ func label(m *dto.Metric, name string) string {
 // bridge as a client would, add no series: the domain label takes the
 // served domains and "other" only.
 func TestUsersMetricBounded(t *testing.T) {
-	tr := presence.New(presence.Options{Domains: servedDomains(Options{JID: "presence.example.org", Domains: []string{"example.net"}})})
+	tr := presence.New(presence.Options{Domains: servedDomains(Config{JID: "presence.example.org", Domains: []string{"example.net"}})})
 	before := seriesOf(t, tr)
 	srv := httptest.NewServer(bridge.New(bridge.Config{Tracker: tr}))
 	defer srv.Close()
@@ -83,12 +83,12 @@ func TestUsersMetricBounded(t *testing.T) {
 func TestServedDomains(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		o    Options
+		o    Config
 		want string
 	}{
-		{"parent of the JID", Options{JID: "presence.example.org"}, "example.org"},
-		{"localhost", Options{JID: "presence.localhost"}, "localhost"},
-		{"reconcile and configured, once each", Options{JID: "presence.example.org",
+		{"parent of the JID", Config{JID: "presence.example.org"}, "example.org"},
+		{"localhost", Config{JID: "presence.localhost"}, "localhost"},
+		{"reconcile and configured, once each", Config{JID: "presence.example.org",
 			ReconcileDomains: []string{"example.net", "example.org"}, Domains: []string{" Example.COM ", "", "example.net"}},
 			"example.org example.net example.com"},
 	} {

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -40,12 +40,7 @@ func TestSuperviseRestartsAloneAndStopsInOrder(t *testing.T) {
 		return &testService{name: name, panics: panics, order: &order, mu: &mu, up: up}
 	}
 	a, b, c := mk("component", false), mk("bridge", true), mk("writer", false)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		supervise(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), a, b, c)
-		close(done)
-	}()
+	stop := supervise(slog.New(slog.NewTextHandler(io.Discard, nil)), a, b, c)
 	for range 3 { // a, c, and b's second run
 		select {
 		case <-up:
@@ -56,8 +51,7 @@ func TestSuperviseRestartsAloneAndStopsInOrder(t *testing.T) {
 	if a.runs.Load() != 1 || b.runs.Load() != 2 || c.runs.Load() != 1 {
 		t.Fatalf("runs: a=%d b=%d c=%d; want only the panicking one restarted", a.runs.Load(), b.runs.Load(), c.runs.Load())
 	}
-	cancel()
-	<-done
+	stop()
 	if len(order) != 3 || order[0] != "component" || order[1] != "bridge" || order[2] != "writer" {
 		t.Fatalf("stop order %v", order)
 	}

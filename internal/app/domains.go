@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"slices"
@@ -11,7 +11,7 @@ import (
 // the -reconcile-domains and the -domains, each once, in that order. It
 // never returns an empty list for a valid JID, so the tracker never learns
 // domains from what clients send.
-func servedDomains(o Options) []string {
+func servedDomains(o Config) []string {
 	var out []string
 	if _, parent, ok := strings.Cut(o.JID, "."); ok && parent != "" {
 		out = append(out, parent)

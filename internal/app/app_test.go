@@ -1,9 +1,10 @@
-package main
+package app
 
 import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,31 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
+// testConfig is a Config for a presenced on loopback attached to server
+// (an address where nothing may listen), with the defaults otherwise.
+func testConfig(server string) Config {
+	return Config{JID: "presence.localhost", Secret: "s", Server: server, HTTP: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+// start starts an App from cfg and stops it when the test ends.
+func start(t *testing.T, cfg Config) *App {
+	t.Helper()
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := a.Stop(context.Background()); err != nil {
+			t.Errorf("Stop = %v", err)
+		}
+	})
+	return a
+}
+
 // TestRunServesAndStops starts presenced with no XMPP server listening (the
 // component keeps retrying in the background) and checks that the bridge
 // answers and that cancelling stops everything.
@@ -27,18 +53,14 @@ func TestRunServesAndStops(t *testing.T) {
 	deadAddr := dead.Addr().String()
 	dead.Close()
 
-	ready := make(chan net.Addr, 1)
-	o, err := parseOptions([]string{"-jid", "presence.localhost", "-secret", "s", "-server", deadAddr, "-http", "127.0.0.1:0"},
-		func(string) string { return "" }, io.Discard)
+	a, err := New(testConfig(deadAddr))
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Ready = func(a net.Addr) { ready <- a }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- Run(ctx, o) }()
-	addr := <-ready
-
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	addr := a.Addr()
 	resp, err := http.Get("http://" + addr.String() + "/v1/presence")
 	if err != nil {
 		t.Fatal(err)
@@ -51,15 +73,36 @@ func TestRunServesAndStops(t *testing.T) {
 		t.Fatalf("GET /v1/presence: %d %+v %v", resp.StatusCode, body, err)
 	}
 	resp.Body.Close()
+	if err := a.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop = %v", err)
+	}
+	if _, err := http.Get("http://" + addr.String() + "/v1/presence"); err == nil {
+		t.Error("the bridge still answers after Stop")
+	}
+	if err := a.Stop(context.Background()); err != nil {
+		t.Errorf("a second Stop = %v", err)
+	}
+}
+
+// TestRunStopsWhenTheContextEnds: Run, as cmd/presenced calls it.
+func TestRunStopsWhenTheContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, testConfig("127.0.0.1:1")) }()
 	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run = %v", err)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after its context ended")
 	}
 }
 
 func TestRunRefusesBadHTTPAddress(t *testing.T) {
-	o, _ := parseOptions([]string{"-jid", "presence.localhost", "-secret", "s", "-http", "256.0.0.1:1"},
-		func(string) string { return "" }, io.Discard)
+	o := testConfig("127.0.0.1:1")
+	o.HTTP = "256.0.0.1:1"
 	if err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "-http") {
 		t.Fatalf("Run = %v, want an error naming -http", err)
 	}
@@ -67,18 +110,12 @@ func TestRunRefusesBadHTTPAddress(t *testing.T) {
 
 func TestRunNamesTheStoreSetting(t *testing.T) {
 	for _, url := range []string{"postgres://u:secret@127.0.0.1:notaport/db", "postgres://u@127.0.0.1:1/db?connect_timeout=2"} {
-		o, err := parseOptions([]string{"-jid", "presence.localhost", "-secret", "s", "-http", "127.0.0.1:0", "-store", url},
-			func(string) string { return "" }, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = Run(context.Background(), o)
+		o := testConfig("127.0.0.1:1")
+		o.Store = url
+		err := Run(context.Background(), o)
 		if err == nil || !strings.Contains(err.Error(), "-store (PRESENCED_STORE)") || strings.Contains(err.Error(), "secret") {
 			t.Errorf("Run with -store %s = %v, want an error naming -store without the password", url, err)
 		}
-	}
-	if code := migrate([]string{"-store", "memory"}, func(string) string { return "" }, io.Discard); code != 2 {
-		t.Errorf("migrate on a memory store: exit %d, want 2", code)
 	}
 }
 
@@ -87,17 +124,9 @@ func TestRunWithJWT(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("a-test-secret-of-enough-length-32b"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ready := make(chan net.Addr, 1)
-	o, err := parseOptions([]string{"-jid", "presence.localhost", "-secret", "s", "-server", "127.0.0.1:1", "-http", "127.0.0.1:0",
-		"-jwt-keys", "hs256:" + secret}, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Ready = func(a net.Addr) { ready <- a }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- Run(ctx, o) }()
-	base := "http://" + (<-ready).String()
+	o := testConfig("127.0.0.1:1")
+	o.JWTKeys = []string{"hs256:" + secret}
+	base := "http://" + start(t, o).Addr().String()
 	get := func(token string) int {
 		req, _ := http.NewRequest("GET", base+"/v1/presence", nil)
 		if token != "" {
@@ -121,8 +150,6 @@ func TestRunWithJWT(t *testing.T) {
 	if code := get(tok); code != 200 {
 		t.Errorf("good token: %d", code)
 	}
-	cancel()
-	<-done
 }
 
 // TestMetricsPassPromtool runs presenced with its metrics endpoint, makes
@@ -133,19 +160,10 @@ func TestMetricsPassPromtool(t *testing.T) {
 	if err != nil {
 		t.Fatal("promtool is missing: scripts/test installs it (Debian package prometheus)")
 	}
-	ready, metricsReady := make(chan net.Addr, 1), make(chan net.Addr, 1)
-	o, err := parseOptions([]string{"-jid", "presence.localhost", "-secret", "s", "-server", "127.0.0.1:1",
-		"-http", "127.0.0.1:0", "-metrics", "127.0.0.1:0"}, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Ready = func(a net.Addr) { ready <- a }
-	o.MetricsReady = func(a net.Addr) { metricsReady <- a }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- Run(ctx, o) }()
-	defer func() { cancel(); <-done }()
-	api, metrics := "http://"+(<-ready).String(), "http://"+(<-metricsReady).String()
+	o := testConfig("127.0.0.1:1")
+	o.Metrics = "127.0.0.1:0"
+	a := start(t, o)
+	api, metrics := "http://"+a.Addr().String(), "http://"+a.MetricsAddr().String()
 	for _, path := range []string{"/v1/presence", "/v1/nothing", "/readyz", "/healthz"} {
 		resp, err := http.Get(api + path)
 		if err != nil {

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/thejerf/suture/v4"
@@ -25,9 +26,14 @@ import (
 	"github.com/presenced/presenced/store/pgstore"
 )
 
-// Options are presenced's settings. The zero value of each optional field
-// is documented beside it.
-type Options struct {
+// Config is one presenced's settings. The zero value of every optional
+// field means its documented default, as in every config struct of the
+// project (bridge.Config, component.Config, ...); a feature that can be
+// turned off is turned off by a negative value or by leaving out what it
+// needs (an address, a URL). Error messages name the settings as
+// presenced's command line spells them (-jid, PRESENCED_JID), since that
+// is where operators set them.
+type Config struct {
 	// JID is the component's address. Required.
 	JID string
 	// Secret is the component listener's shared secret. Required.
@@ -68,7 +74,7 @@ type Options struct {
 	// StreamQueue: see bridge.Config.StreamQueue; zero means its default.
 	StreamQueue int
 	// StreamFlushInterval: see bridge.Config.StreamFlushInterval; zero
-	// means none here (the setting's default is 25ms).
+	// means 25ms, negative no pause.
 	StreamFlushInterval time.Duration
 	// MongooseIM is the admin GraphQL client; with an Endpoint, the
 	// reconciler runs every ReconcileInterval over ReconcileDomains (see
@@ -90,13 +96,11 @@ type Options struct {
 	// Metrics is the listen address of the Prometheus endpoint (/metrics);
 	// empty means no metrics endpoint.
 	Metrics string
-	// Ready, if set, is called with the bridge's address once it listens;
-	// MetricsReady likewise with the metrics endpoint's.
-	Ready, MetricsReady func(addr net.Addr)
 }
 
-// check reports the first missing or invalid option, naming its flag.
-func (o Options) check() error {
+// Validate reports the first missing or invalid setting, naming its flag
+// and environment variable; nil if cfg can start.
+func (o Config) Validate() error {
 	switch {
 	case o.JID == "":
 		return errors.New("-jid (PRESENCED_JID) is required")
@@ -114,41 +118,95 @@ func (o Options) check() error {
 		// One XMPP server, one list of its sessions.
 		return errors.New("-mongooseim-graphql and -ejabberd-api: set one of them, for the server presenced is attached to")
 	}
-	if o.Store != "" && o.Store != "memory" && !isPostgres(o.Store) {
+	if o.Store != "" && o.Store != "memory" && !IsPostgresURL(o.Store) {
 		return fmt.Errorf("-store (PRESENCED_STORE): unknown store %q (memory, or a PostgreSQL URL postgres://...)", o.Store)
 	}
 	return nil
 }
 
-// Run runs presenced until ctx ends, then stops the subsystems in order and
-// returns nil. It returns an error only for what prevents starting: invalid
-// options, an HTTP address that cannot be bound, a store that cannot load.
-func Run(ctx context.Context, opts Options) error {
-	if err := opts.check(); err != nil {
+// App is one presenced: the tracker, its store, the component, the session
+// reconciler, the bridge, the timers and the metrics endpoint, each run as
+// a service under one supervisor. Build it with New, then Start and Stop
+// it once each; an App cannot be restarted (build a new one).
+type App struct {
+	cfg Config
+	log *slog.Logger
+
+	tracker *presence.Tracker
+	store   store.Store
+	ln, mln net.Listener
+	stop    func() // stops the supervised services, in order
+
+	mu      sync.Mutex
+	started bool
+	stopped chan struct{} // closed when Stop has finished
+}
+
+// New checks cfg (see Config.Validate) and returns an App that is not
+// started yet. It opens nothing.
+func New(cfg Config) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &App{cfg: cfg, log: cfg.Logger, stopped: make(chan struct{})}, nil
+}
+
+// Run starts an App from cfg, serves until ctx ends, then stops it and
+// returns nil. It returns an error only for what prevents starting (see
+// Start); this is what cmd/presenced calls.
+func Run(ctx context.Context, cfg Config) error {
+	a, err := New(cfg)
+	if err != nil {
 		return err
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
+	if err := a.Start(ctx); err != nil {
+		return err
 	}
+	<-ctx.Done()
+	return a.Stop(context.Background())
+}
+
+// Start loads the store into the tracker, binds the HTTP (and metrics)
+// addresses and starts every service; it returns once they run, so that
+// Addr answers at once. ctx bounds the start only (loading a PostgreSQL
+// store); the services run until Stop. On an error (an address that
+// cannot be bound, a store that cannot be opened or loaded) nothing is
+// left running or open. Start may be called once.
+func (a *App) Start(ctx context.Context) (err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.started {
+		return errors.New("presenced: Start called twice")
+	}
+	a.started = true
+	opts, log := a.cfg, a.log
+	var closers []func()
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+			close(a.stopped)
+		}
+	}()
 
 	tracker := presence.New(presence.Options{MaxUsers: opts.MaxUsers, MaxResources: opts.MaxResources, Domains: servedDomains(opts)})
 	reg := newRegistry(tracker)
 	var st store.Store = memstore.New()
 	storeName := "memory"
 	checks := map[string]func() error{}
-	if isPostgres(opts.Store) {
-		pg, err := pgstore.Open(ctx, pgstore.Config{URL: opts.Store, Logger: log, Retention: opts.Retention, Registerer: reg})
+	if IsPostgresURL(opts.Store) {
+		// The store outlives Start's ctx: its writer runs until Stop.
+		pg, err := pgstore.Open(context.WithoutCancel(ctx), pgstore.Config{URL: opts.Store, Logger: log, Retention: opts.Retention, Registerer: reg})
 		if err != nil {
 			return fmt.Errorf("presenced: -store (PRESENCED_STORE): %w", err)
 		}
 		st, storeName, checks["store"] = pg, "postgres", pg.Health
 	}
-	defer func() {
-		if err := st.Close(); err != nil {
-			log.Error("presenced: closing the store", "err", err)
-		}
-	}()
+	closers = append(closers, func() { a.closeStore(st) })
 	users, err := st.Load(ctx)
 	if err != nil {
 		return fmt.Errorf("presenced: loading the store: %w", err)
@@ -168,6 +226,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("presenced: -http (PRESENCED_HTTP): %w", err)
 	}
+	closers = append(closers, func() { ln.Close() })
 	checks["component"] = func() error {
 		if !comp.Connected() {
 			return errors.New("not connected to the XMPP server")
@@ -175,7 +234,7 @@ func Run(ctx context.Context, opts Options) error {
 		return nil
 	}
 	bcfg := bridge.Config{Tracker: tracker, Logger: log, Checks: checks, AllowedOrigins: opts.AllowedOrigins, Registerer: reg,
-		StreamWriters: opts.StreamWriters, StreamQueue: opts.StreamQueue, StreamFlushInterval: flushInterval(opts.StreamFlushInterval),
+		StreamWriters: opts.StreamWriters, StreamQueue: opts.StreamQueue, StreamFlushInterval: opts.StreamFlushInterval,
 		RatePerSecond: opts.RatePerSecond, RateBurst: int(2 * opts.RatePerSecond)}
 	if len(opts.JWTKeys) > 0 || opts.JWKS != "" {
 		v, err := auth.NewVerifier(auth.Config{KeyFiles: opts.JWTKeys, JWKSFile: opts.JWKS, Issuer: opts.JWTIssuer, Audience: opts.JWTAudience})
@@ -187,11 +246,7 @@ func Run(ctx context.Context, opts Options) error {
 			if !ok {
 				return nil, errors.New("auth: no token: send Authorization: Bearer <JWT>")
 			}
-			c, err := v.Verify(tok)
-			if err != nil {
-				return nil, err
-			}
-			return claimsAccess{c}, nil
+			return v.Verify(tok)
 		}
 	} else {
 		log.Warn("presenced: no -jwt-keys or -jwks: the API is open to anyone who can reach " + opts.HTTP)
@@ -210,10 +265,6 @@ func Run(ctx context.Context, opts Options) error {
 	web := &httpService{bridge: bridge.New(bcfg), ln: ln}
 	writer := &store.Writer{Tracker: tracker, Store: st, Logger: log}
 
-	log.Info("presenced: serving", "http", ln.Addr().String(), "component", opts.JID, "server", opts.Server, "store", storeName)
-	if opts.Ready != nil {
-		opts.Ready(ln.Addr())
-	}
 	services := []suture.Service{comp}
 	if opts.MongooseIM.Endpoint != "" {
 		mc := opts.MongooseIM
@@ -234,26 +285,91 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Metrics != "" {
 		mln, err := net.Listen("tcp", opts.Metrics)
 		if err != nil {
-			ln.Close()
 			return fmt.Errorf("presenced: -metrics (PRESENCED_METRICS): %w", err)
 		}
-		if opts.MetricsReady != nil {
-			opts.MetricsReady(mln.Addr())
-		}
+		a.mln = mln
 		services = append(services, &metricsService{reg: reg, ln: mln})
 	}
+	log.Info("presenced: serving", "http", ln.Addr().String(), "component", opts.JID, "server", opts.Server, "store", storeName)
+	a.tracker, a.store, a.ln = tracker, st, ln
 	// Stopped in this order on shutdown: input first, the mirror, then the
 	// metrics last.
-	supervise(ctx, log, services...)
-	log.Info("presenced: stopped")
+	a.stop = supervise(log, services...)
 	return nil
 }
 
-// supervise runs services under one supervisor, like an OTP one_for_one
+// Stop stops the services in order (input first, the store writer after
+// the bridge, the metrics last), each within 10s, then closes the store.
+// It returns when all is stopped, or ctx's error if ctx ends first (the
+// stop goes on in the background). Calling Stop again, or on an App that
+// never started, waits for the same end and returns nil.
+func (a *App) Stop(ctx context.Context) error {
+	a.mu.Lock()
+	stop := a.stop
+	a.stop = nil
+	if !a.started {
+		a.started = true
+		close(a.stopped)
+	}
+	a.mu.Unlock()
+	if stop != nil {
+		go func() {
+			stop()
+			a.closeStore(a.store)
+			a.log.Info("presenced: stopped")
+			close(a.stopped)
+		}()
+	}
+	select {
+	case <-a.stopped:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Addr returns the address the bridge listens on (with a port chosen by
+// the system for ":0"), or nil before Start.
+func (a *App) Addr() net.Addr {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ln == nil {
+		return nil
+	}
+	return a.ln.Addr()
+}
+
+// MetricsAddr returns the address of the metrics endpoint, or nil before
+// Start or without Config.Metrics.
+func (a *App) MetricsAddr() net.Addr {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.mln == nil {
+		return nil
+	}
+	return a.mln.Addr()
+}
+
+// Tracker returns the tracking core, for tools and tests that run a whole
+// presenced in-process and look at its state directly; nil before Start.
+func (a *App) Tracker() *presence.Tracker {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.tracker
+}
+
+func (a *App) closeStore(st store.Store) {
+	if err := st.Close(); err != nil {
+		a.log.Error("presenced: closing the store", "err", err)
+	}
+}
+
+// supervise starts services under one supervisor, like an OTP one_for_one
 // tree: a service that returns or panics is logged and restarted alone,
-// with suture's backoff, while the others keep running. When ctx ends it
-// stops the services one by one in the order given, each within 10s.
-func supervise(ctx context.Context, log *slog.Logger, services ...suture.Service) {
+// with suture's backoff, while the others keep running. The function it
+// returns stops the services one by one in the order given, each within
+// 10s, and returns when the supervisor has ended.
+func supervise(log *slog.Logger, services ...suture.Service) (stop func()) {
 	sup := suture.New("presenced", suture.Spec{
 		EventHook: func(e suture.Event) { log.Warn("presenced: supervisor: " + e.String()) },
 	})
@@ -262,17 +378,17 @@ func supervise(ctx context.Context, log *slog.Logger, services ...suture.Service
 		tokens[i] = sup.Add(s)
 	}
 	supCtx, stopSup := context.WithCancel(context.Background())
-	defer stopSup()
 	supDone := sup.ServeBackground(supCtx)
-	<-ctx.Done()
-	log.Info("presenced: stopping")
-	for _, tok := range tokens {
-		if err := sup.RemoveAndWait(tok, 10*time.Second); err != nil {
-			log.Warn("presenced: a subsystem did not stop in time", "err", err)
+	return func() {
+		log.Info("presenced: stopping")
+		for _, tok := range tokens {
+			if err := sup.RemoveAndWait(tok, 10*time.Second); err != nil {
+				log.Warn("presenced: a subsystem did not stop in time", "err", err)
+			}
 		}
+		stopSup()
+		<-supDone
 	}
-	stopSup()
-	<-supDone
 }
 
 // httpService runs the bridge as a supervised service. The first run uses
@@ -310,25 +426,11 @@ func (s timers) Serve(ctx context.Context) error { return s.t.RunTimers(ctx, tim
 
 func (timers) String() string { return "timers" }
 
-// isPostgres reports whether a -store value names a PostgreSQL database.
-func isPostgres(s string) bool {
+// IsPostgresURL reports whether a -store value names a PostgreSQL
+// database (postgres:// or postgresql://).
+func IsPostgresURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 
-// claimsAccess adapts verified claims to the bridge: what the token may
-// see, and the subject its rate limit and web presence count against.
-type claimsAccess struct{ *auth.Claims }
-
-func (c claimsAccess) Key() string { return c.Subject }
-
-// IsAdmin reports the admin scope, for the admin routes.
-func (c claimsAccess) IsAdmin() bool { return c.Admin }
-
-// flushInterval maps the setting (0: no pause) to bridge.Config's (0: the
-// default, negative: no pause).
-func flushInterval(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
-}
+// Claims are the bridge's Access, without an adapter.
+var _ bridge.Access = (*auth.Claims)(nil)
