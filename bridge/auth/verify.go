@@ -23,9 +23,8 @@ type Verifier struct {
 	byAlg    map[string][]key // every key, by its pinned algorithm
 	byKid    map[string]key   // keys that have a kid
 	algs     string           // the configured algorithms, for messages
-	issuer   string
-	audience string
-	leeway   time.Duration
+	issuer   string           // for messages; the parser checks it
+	audience string           // for messages; the parser checks it
 	parser   *jwt.Parser
 	now      func() time.Time // time.Now; tests replace it
 }
@@ -60,15 +59,9 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		byKid:    map[string]key{},
 		issuer:   cfg.Issuer,
 		audience: cfg.Audience,
-		leeway:   cfg.Leeway,
-		// Claims are checked by Verify itself, so that each failure maps
-		// to one error; strict decoding refuses non-canonical base64.
-		parser: jwt.NewParser(jwt.WithoutClaimsValidation(), jwt.WithStrictDecoding()),
-		now:    time.Now,
+		now:      time.Now,
 	}
-	if v.leeway == 0 {
-		v.leeway = DefaultLeeway
-	}
+	v.parser = v.newParser(cfg.Leeway)
 	for _, k := range keys {
 		v.byAlg[k.alg] = append(v.byAlg[k.alg], k)
 		if k.kid != "" {
@@ -105,11 +98,13 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	}
 	var tc tokenClaims
 	parsed, err := v.parser.ParseWithClaims(token, &tc, v.keyFor)
-	if err != nil {
+	switch {
+	case errors.Is(err, jwt.ErrTokenInvalidClaims):
+		// Only returned once the signature is good, so tc is the
+		// issuer's and its times may be shown.
+		return nil, v.claimsError(&tc, err)
+	case err != nil:
 		return nil, classify(parsed, err)
-	}
-	if err := v.checkClaims(&tc); err != nil {
-		return nil, err
 	}
 	c := &Claims{
 		Subject: tc.Subject,
@@ -222,31 +217,81 @@ func malformedDetail(err error) string {
 	return part
 }
 
-// checkClaims applies the rules on iss, aud, exp, nbf and iat. Errors
-// show the configured iss and aud, not the token's; the token's times are
-// shown, to help find clock skew.
-func (v *Verifier) checkClaims(tc *tokenClaims) error {
-	if v.issuer != "" && tc.Issuer != v.issuer {
-		if tc.Issuer == "" {
-			return fail(ErrWrongIssuer, fmt.Sprintf("no iss, want %q", v.issuer))
-		}
+// newParser is the parser of Verify. golang-jwt validates the registered
+// claims, after the signature and only then, with the rules that Config
+// documents: exp required, nbf and iat honoured when present, iss and aud
+// checked only when configured, the same leeway for all three times.
+func (v *Verifier) newParser(leeway time.Duration) *jwt.Parser {
+	if leeway == 0 {
+		leeway = DefaultLeeway
+	}
+	opts := []jwt.ParserOption{
+		// Non-canonical base64 would let one token have many spellings.
+		jwt.WithStrictDecoding(),
+		// golang-jwt compares now with nbf-leeway (and iat-leeway), not
+		// now+leeway with nbf: the same answer for any clock short of
+		// time.Time's limits, where Add saturates.
+		jwt.WithLeeway(leeway),
+		jwt.WithExpirationRequired(),
+		// RFC 7519 leaves iat unchecked; an iat in the future is refused
+		// like an nbf in the future, as the issuer's clock is wrong.
+		jwt.WithIssuedAt(),
+		// A closure, so that v.now is read when Verify runs: tests
+		// replace it after NewVerifier has built the parser.
+		jwt.WithTimeFunc(func() time.Time { return v.now() }),
+	}
+	// Both only when set: WithAudience("") would require an "aud" claim,
+	// and an empty issuer means any, or none, is accepted.
+	if v.issuer != "" {
+		opts = append(opts, jwt.WithIssuer(v.issuer))
+	}
+	if v.audience != "" {
+		opts = append(opts, jwt.WithAudience(v.audience))
+	}
+	return jwt.NewParser(opts...)
+}
+
+// claimsError maps the validator's error, which joins every rule that
+// failed, to exactly one of ours, by a fixed precedence: issuer, audience,
+// missing exp, exp, nbf, iat. The validator's messages are not shown;
+// ours show the configured iss and aud, not the token's, and the token's
+// times, to help find clock skew.
+//
+// A missing claim is reported by golang-jwt as ErrTokenRequiredClaimMissing
+// whichever claim it is (the name only in the text), so tc tells which one:
+// exactly the claims whose absence the validator refuses.
+func (v *Verifier) claimsError(tc *tokenClaims, err error) error {
+	missing := errors.Is(err, jwt.ErrTokenRequiredClaimMissing)
+	switch {
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
 		return fail(ErrWrongIssuer, fmt.Sprintf("want %q", v.issuer))
-	}
-	if v.audience != "" && !slices.Contains(tc.Audience, v.audience) {
+	case missing && v.issuer != "" && tc.Issuer == "":
+		return fail(ErrWrongIssuer, fmt.Sprintf("no iss, want %q", v.issuer))
+	// An absent or empty aud (golang-jwt: missing) and one without our
+	// audience (invalid) have always had the same message.
+	case errors.Is(err, jwt.ErrTokenInvalidAudience),
+		missing && v.audience != "" && noAudience(tc.Audience):
 		return fail(ErrWrongAudience, fmt.Sprintf("aud does not include %q", v.audience))
-	}
-	now := v.now()
-	if tc.ExpiresAt == nil {
+	case missing && tc.ExpiresAt == nil:
+		// Malformed, not expired: the token is not one of ours, however
+		// often it is retried.
 		return fail(ErrMalformed, "no exp claim (required)")
-	}
-	if !now.Before(tc.ExpiresAt.Add(v.leeway)) {
+	case errors.Is(err, jwt.ErrTokenExpired):
 		return fail(ErrExpired, fmt.Sprintf("at %s", tc.ExpiresAt.UTC().Format(time.RFC3339)))
-	}
-	if tc.NotBefore != nil && now.Add(v.leeway).Before(tc.NotBefore.Time) {
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return fail(ErrNotYetValid, fmt.Sprintf("nbf is %s", tc.NotBefore.UTC().Format(time.RFC3339)))
-	}
-	if tc.IssuedAt != nil && now.Add(v.leeway).Before(tc.IssuedAt.Time) {
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		// One error for nbf and iat: to the client both mean "retry later".
 		return fail(ErrNotYetValid, fmt.Sprintf("iat %s is in the future", tc.IssuedAt.UTC().Format(time.RFC3339)))
+	default:
+		// A rule the parser options above do not turn on; refuse rather
+		// than guess, without the validator's text.
+		return fail(ErrMalformed, "claims not valid")
 	}
-	return nil
+}
+
+// noAudience reports whether golang-jwt takes aud as absent: no value, or
+// the single value "" (which a string claim "" decodes to).
+func noAudience(aud jwt.ClaimStrings) bool {
+	return len(aud) == 0 || len(aud) == 1 && aud[0] == ""
 }

@@ -286,6 +286,11 @@ func TestLeeway(t *testing.T) {
 		{"iat in 20s, default leeway", 0, map[string]any{"iat": at(20 * time.Second)}, nil},
 		{"iat in 40s, default leeway", 0, map[string]any{"iat": at(40 * time.Second)}, ErrNotYetValid},
 		{"iat long ago", 0, map[string]any{"iat": at(-24 * time.Hour)}, nil},
+		{"iat in 30s, default leeway", 0, map[string]any{"iat": at(30 * time.Second)}, nil},
+		{"iat in 31s, default leeway", 0, map[string]any{"iat": at(31 * time.Second)}, ErrNotYetValid},
+		{"iat in 90s, leeway 2m", 2 * time.Minute, map[string]any{"iat": at(90 * time.Second)}, nil},
+		{"iat in 5s, leeway 1s", time.Second, map[string]any{"iat": at(5 * time.Second)}, ErrNotYetValid},
+		{"nbf in 5s, leeway 1s", time.Second, map[string]any{"nbf": at(5 * time.Second)}, ErrNotYetValid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -301,6 +306,102 @@ func TestLeeway(t *testing.T) {
 			checkErr(t, err, tt.want, token)
 		})
 	}
+}
+
+// TestClaimErrors pins the messages of the claim rules, which golang-jwt
+// checks and claimsError names: clients and logs see these, and where
+// several rules fail the first of iss, aud, exp, nbf, iat is the one named.
+func TestClaimErrors(t *testing.T) {
+	ks := keys()
+	file := keyFile(t, ks.hs)
+	full := Config{KeyFiles: []string{file}, Issuer: "https://issuer.example", Audience: "presenced"}
+	tests := []struct {
+		name string
+		cfg  Config
+		mods map[string]any
+		want error
+		msg  string
+	}{
+		{"expired", full, map[string]any{"exp": at(-time.Hour)},
+			ErrExpired, "auth: token expired: at 2030-06-01T11:00:00Z"},
+		{"expired exactly at the leeway", full, map[string]any{"exp": at(-DefaultLeeway)},
+			ErrExpired, "auth: token expired: at 2030-06-01T11:59:30Z"},
+		{"nbf in the future", full, map[string]any{"nbf": at(time.Hour)},
+			ErrNotYetValid, "auth: token not yet valid: nbf is 2030-06-01T13:00:00Z"},
+		{"iat in the future", full, map[string]any{"iat": at(time.Hour)},
+			ErrNotYetValid, "auth: token not yet valid: iat 2030-06-01T13:00:00Z is in the future"},
+		{"no exp", full, map[string]any{"exp": nil},
+			ErrMalformed, "auth: malformed token: no exp claim (required)"},
+		{"no exp, nothing configured", Config{KeyFiles: []string{file}}, map[string]any{"exp": nil},
+			ErrMalformed, "auth: malformed token: no exp claim (required)"},
+		{"wrong issuer", full, map[string]any{"iss": "https://evil.example"},
+			ErrWrongIssuer, `auth: wrong issuer: want "https://issuer.example"`},
+		{"no issuer", full, map[string]any{"iss": nil},
+			ErrWrongIssuer, `auth: wrong issuer: no iss, want "https://issuer.example"`},
+		{"empty issuer", full, map[string]any{"iss": ""},
+			ErrWrongIssuer, `auth: wrong issuer: no iss, want "https://issuer.example"`},
+		{"wrong audience", full, map[string]any{"aud": "other"},
+			ErrWrongAudience, `auth: wrong audience: aud does not include "presenced"`},
+		{"wrong audiences", full, map[string]any{"aud": []string{"other", "more"}},
+			ErrWrongAudience, `auth: wrong audience: aud does not include "presenced"`},
+		// golang-jwt calls the next three a missing claim, not a wrong one;
+		// the message stays what it was.
+		{"no audience", full, map[string]any{"aud": nil},
+			ErrWrongAudience, `auth: wrong audience: aud does not include "presenced"`},
+		{"empty audience string", full, map[string]any{"aud": ""},
+			ErrWrongAudience, `auth: wrong audience: aud does not include "presenced"`},
+		{"empty audience array", full, map[string]any{"aud": []string{}},
+			ErrWrongAudience, `auth: wrong audience: aud does not include "presenced"`},
+		{"only an empty audience", full, map[string]any{"aud": []string{""}},
+			ErrWrongAudience, `auth: wrong audience: aud does not include "presenced"`},
+		{"issuer before audience", full, map[string]any{"iss": "x", "aud": nil},
+			ErrWrongIssuer, `auth: wrong issuer: want "https://issuer.example"`},
+		{"missing issuer before missing audience and exp", full, map[string]any{"iss": nil, "aud": nil, "exp": nil},
+			ErrWrongIssuer, `auth: wrong issuer: no iss, want "https://issuer.example"`},
+		{"issuer before expiry", full, map[string]any{"iss": "x", "exp": at(-time.Hour)},
+			ErrWrongIssuer, `auth: wrong issuer: want "https://issuer.example"`},
+		{"audience before missing exp", full, map[string]any{"aud": "other", "exp": nil},
+			ErrWrongAudience, `auth: wrong audience: aud does not include "presenced"`},
+		{"missing exp before nbf", full, map[string]any{"exp": nil, "nbf": at(time.Hour)},
+			ErrMalformed, "auth: malformed token: no exp claim (required)"},
+		{"expiry before nbf", full, map[string]any{"exp": at(-time.Hour), "nbf": at(time.Hour)},
+			ErrExpired, "auth: token expired: at 2030-06-01T11:00:00Z"},
+		{"nbf before iat", full, map[string]any{"nbf": at(time.Hour), "iat": at(2 * time.Hour)},
+			ErrNotYetValid, "auth: token not yet valid: nbf is 2030-06-01T13:00:00Z"},
+		{"claims before domains", full, map[string]any{"exp": at(-time.Hour), "domains": []string{"x@example.org"}},
+			ErrExpired, "auth: token expired: at 2030-06-01T11:00:00Z"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := newTestVerifier(t, tt.cfg)
+			token := sign(t, ks.hs, "", claims(tt.mods))
+			c, err := v.Verify(token)
+			if c != nil {
+				t.Errorf("Verify returned claims %+v with error %v", c, err)
+			}
+			checkErr(t, err, tt.want, token)
+			if err.Error() != tt.msg {
+				t.Errorf("error = %q, want %q", err, tt.msg)
+			}
+		})
+	}
+}
+
+// TestVerifierClock checks that the claims are judged by v.now when Verify
+// runs, not by the clock the Verifier was built with.
+func TestVerifierClock(t *testing.T) {
+	ks := keys()
+	v := newTestVerifier(t, Config{KeyFiles: []string{keyFile(t, ks.ed)}})
+	token := sign(t, ks.ed, "", claims(nil)) // valid for an hour from testNow
+	if _, err := v.Verify(token); err != nil {
+		t.Fatalf("Verify at testNow: %v", err)
+	}
+	v.now = func() time.Time { return testNow.Add(2 * time.Hour) }
+	_, err := v.Verify(token)
+	checkErr(t, err, ErrExpired, token)
+	v.now = func() time.Time { return testNow.Add(-time.Hour) } // before iat
+	_, err = v.Verify(token)
+	checkErr(t, err, ErrNotYetValid, token)
 }
 
 func TestIssuerAudienceOptional(t *testing.T) {
