@@ -27,10 +27,32 @@
 //
 // # Design decisions
 //
-// Signatures are checked by github.com/golang-jwt/jwt/v5; choosing the key,
-// checking the claims and naming the errors are done here, so that every
-// rule below is visible in one place and every failure maps to exactly one
-// of the Err values.
+// Signatures and the registered claims are checked by
+// github.com/golang-jwt/jwt/v5, with its parser options:
+// exp required, nbf honoured, iat checked too (an iat in the future means
+// the issuer's clock is off, and is refused like an nbf in the future),
+// one leeway for all three, the Verifier's clock, and iss and aud only
+// when configured. It looks at the claims only once the signature is good.
+// Using its validator rather than our own keeps the time arithmetic and the
+// "aud" string-or-array rules in the library that decodes them.
+//
+// What stays here is what golang-jwt does not offer:
+//
+//   - Choosing the key. golang-jwt verifies with whatever key the Keyfunc
+//     returns; pinning each key to one algorithm (below) is ours.
+//   - Naming the errors. golang-jwt joins every rule that failed into one
+//     error, and calls an absent iss or aud a missing claim rather than a
+//     wrong one. Verify maps that to exactly one Err value, by the fixed
+//     precedence iss, aud, exp, nbf, iat, keeping the messages clients have
+//     always seen: the configured iss and aud and the token's times, never
+//     the library's text. A missing exp is ErrMalformed, not ErrExpired:
+//     such a token is not one this service accepts, however often retried.
+//   - The "domains", "users" and "scope" claims, which golang-jwt does not
+//     know. They are checked after the registered claims, while Claims is
+//     built, and not in a jwt.ClaimsValidator: each entry is parsed once,
+//     and their failures never join the registered claims' error.
+//   - The "crit" header, the size limit, and error details that never
+//     quote the token.
 //
 // Every key is pinned to one algorithm when it is loaded, from its type (a
 // PEM key) or its "alg" member (a JWKS key), and a token is only ever
