@@ -94,13 +94,7 @@ func (s *Store) run(ctx context.Context) {
 		case <-tick.C:
 		case <-s.kick:
 		case <-retention.C:
-			if s.cfg.Retention > 0 {
-				if n, err := s.DeleteOlderThan(ctx, time.Now().Add(-s.cfg.Retention)); err != nil {
-					s.log.Warn("pgstore: retention", "err", err)
-				} else if n > 0 {
-					s.log.Info("pgstore: retention deleted old rows", "rows", n)
-				}
-			}
+			s.retain(ctx)
 			continue
 		}
 		if err := s.Flush(ctx); err != nil {
