@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"mellium.im/xmpp/form"
 	"mellium.im/xmpp/jid"
 
 	"github.com/presenced/presenced/presence"
@@ -42,23 +43,37 @@ func (c *Component) isAdmin(from jid.JID) bool {
 	return false
 }
 
-// result builds a XEP-0133 result form.
-func result(fields ...adhoc.Field) *adhoc.Form {
-	return &adhoc.Form{Type: "result", Fields: append([]adhoc.Field{{Var: "FORM_TYPE", Type: "hidden", Values: []string{nsAdmin}}}, fields...)}
+// result builds a result form whose FORM_TYPE is formType.
+func result(formType string, fields ...form.Field) *form.Data {
+	return form.New(append([]form.Field{form.Result, form.Hidden("FORM_TYPE", form.Value(formType))}, fields...)...)
 }
 
-// ask builds the form of a command's first stage.
-func ask(title, field, typ, label string) adhoc.Response {
-	return adhoc.Response{Form: &adhoc.Form{Type: "form", Title: title, Fields: []adhoc.Field{
-		{Var: "FORM_TYPE", Type: "hidden", Values: []string{nsAdmin}},
-		{Var: field, Type: typ, Label: label, Required: &struct{}{}},
-	}}}
+// field builds a field of kind mk (form.Text, form.JIDMulti…) with a label
+// and values: form's options take one value each.
+func field(mk func(string, ...form.Option) form.Field, name, label string, values ...string) form.Field {
+	opts := make([]form.Option, 0, len(values)+1)
+	if label != "" {
+		opts = append(opts, form.Label(label))
+	}
+	for _, v := range values {
+		opts = append(opts, form.Value(v))
+	}
+	return mk(name, opts...)
 }
 
-// accounts reads the bare JIDs submitted in field.
-func accounts(f *adhoc.Form, field string) ([]string, error) {
+// ask builds the form of a command's first stage: one required field.
+func ask(title string, mk func(string, ...form.Option) form.Field, name, label string) adhoc.Response {
+	return adhoc.Response{Form: form.New(form.Title(title), form.Hidden("FORM_TYPE", form.Value(nsAdmin)),
+		mk(name, form.Label(label), form.Required))}
+}
+
+// accounts reads the bare JIDs submitted in the field name.
+func accounts(f *form.Data, name string) ([]string, error) {
 	var out []string
-	for _, v := range f.Values(field) {
+	// Raw, not GetJIDs: a submission may leave out the field's type, and
+	// form then reads it as text-single.
+	values, _ := f.Raw(name)
+	for _, v := range values {
 		j, err := jid.Parse(strings.TrimSpace(v))
 		if err != nil || j.Localpart() == "" {
 			return nil, fmt.Errorf("%q is not a user JID", v)
@@ -66,7 +81,7 @@ func accounts(f *adhoc.Form, field string) ([]string, error) {
 		out = append(out, j.Bare().String())
 	}
 	if len(out) == 0 {
-		return nil, errors.New(field + " is required")
+		return nil, errors.New(name + " is required")
 	}
 	return out, nil
 }
@@ -100,14 +115,14 @@ func idle(u *presence.User) bool { return len(u.Resources) > 0 && !u.Resources[0
 
 // adminCommands are the commands admins run from their XMPP client.
 func (c *Component) adminCommands() []adhoc.Command {
-	done := func(f *adhoc.Form) (adhoc.Response, error) { return adhoc.Response{Done: true, Form: f}, nil }
+	done := func(f *form.Data) (adhoc.Response, error) { return adhoc.Response{Done: true, Form: f}, nil }
 	return []adhoc.Command{
 		{Node: nodeOnlineNum, Name: "Get Number of Online Users", Run: func(adhoc.Request) (adhoc.Response, error) {
 			n := 0
 			for _, d := range c.cfg.Tracker.Counts().Domains {
 				n += d.Online() // kept as changes happen: O(domains)
 			}
-			return done(result(adhoc.Field{Var: "onlineusersnum", Label: "Online users", Values: []string{strconv.Itoa(n)}}))
+			return done(result(nsAdmin, field(form.Text, "onlineusersnum", "Online users", strconv.Itoa(n))))
 		}},
 		{Node: nodeOnlineList, Name: "Get List of Online Users", Run: func(adhoc.Request) (adhoc.Response, error) {
 			us := c.onlineUsers(func(*presence.User) bool { return true })
@@ -115,21 +130,21 @@ func (c *Component) adminCommands() []adhoc.Command {
 			for i := range us {
 				lines[i] = fmt.Sprintf("%s %s %s", us[i].JID, us[i].State(), us[i].Status)
 			}
-			return done(result(
-				adhoc.Field{Var: "onlineuserjids", Type: "jid-multi", Label: "Online users", Values: jids(us)},
-				adhoc.Field{Var: "onlineusers", Type: "text-multi", Label: "Online users with show and status", Values: lines}))
+			return done(result(nsAdmin,
+				field(form.JIDMulti, "onlineuserjids", "Online users", jids(us)...),
+				field(form.TextMulti, "onlineusers", "Online users with show and status", lines...)))
 		}},
 		{Node: nodeActiveUsers, Name: "Get List of Active Users", Run: func(adhoc.Request) (adhoc.Response, error) {
 			us := c.onlineUsers(func(u *presence.User) bool { return !idle(u) })
-			return done(result(adhoc.Field{Var: "activeuserjids", Type: "jid-multi", Label: "Active users", Values: jids(us)}))
+			return done(result(nsAdmin, field(form.JIDMulti, "activeuserjids", "Active users", jids(us)...)))
 		}},
 		{Node: nodeIdleUsers, Name: "Get List of Idle Users", Run: func(adhoc.Request) (adhoc.Response, error) {
 			us := c.onlineUsers(idle)
-			return done(result(adhoc.Field{Var: "idleuserjids", Type: "jid-multi", Label: "Idle users", Values: jids(us)}))
+			return done(result(nsAdmin, field(form.JIDMulti, "idleuserjids", "Idle users", jids(us)...)))
 		}},
 		{Node: nodeLastLogin, Name: "Get User Last Login Time", Run: func(r adhoc.Request) (adhoc.Response, error) {
 			if r.Stage == 0 {
-				return ask("Last activity of a user", "accountjid", "jid-single", "The user"), nil
+				return ask("Last activity of a user", form.JID, "accountjid", "The user"), nil
 			}
 			acc, err := accounts(r.Form, "accountjid")
 			if err != nil {
@@ -142,12 +157,12 @@ func (c *Component) adminCommands() []adhoc.Command {
 					last = u.LastSeen.UTC().Format(time.RFC3339)
 				}
 			}
-			return done(result(adhoc.Field{Var: "accountjid", Type: "jid-single", Values: acc[:1]},
-				adhoc.Field{Var: "lastlogin", Label: "Last seen", Values: []string{last}}))
+			return done(result(nsAdmin, field(form.JID, "accountjid", "", acc[0]),
+				field(form.Text, "lastlogin", "Last seen", last)))
 		}},
 		{Node: nodeUserStats, Name: "Get User Statistics", Run: func(r adhoc.Request) (adhoc.Response, error) {
 			if r.Stage == 0 {
-				return ask("Presence of a user", "accountjid", "jid-single", "The user"), nil
+				return ask("Presence of a user", form.JID, "accountjid", "The user"), nil
 			}
 			acc, err := accounts(r.Form, "accountjid")
 			if err != nil {
@@ -162,13 +177,13 @@ func (c *Component) adminCommands() []adhoc.Command {
 				}
 				res = append(res, fmt.Sprintf("%s %s priority %d %s", rs.Name, show, rs.Priority, rs.Status))
 			}
-			return done(result(adhoc.Field{Var: "accountjid", Type: "jid-single", Values: acc[:1]},
-				adhoc.Field{Var: "presence", Label: "Presence", Values: []string{u.State() + " " + u.Status}},
-				adhoc.Field{Var: "onlineresources", Type: "text-multi", Label: "Online resources", Values: res}))
+			return done(result(nsAdmin, field(form.JID, "accountjid", "", acc[0]),
+				field(form.Text, "presence", "Presence", u.State()+" "+u.Status),
+				field(form.TextMulti, "onlineresources", "Online resources", res...)))
 		}},
 		{Node: nodeEndSession, Name: "End User Session", Run: func(r adhoc.Request) (adhoc.Response, error) {
 			if r.Stage == 0 {
-				return ask("Mark users offline in presenced", "accountjids", "jid-multi", "The users"), nil
+				return ask("Mark users offline in presenced", form.JIDMulti, "accountjids", "The users"), nil
 			}
 			acc, err := accounts(r.Form, "accountjids")
 			if err != nil {
@@ -206,12 +221,9 @@ func (c *Component) adminCommands() []adhoc.Command {
 			for i, k := range keys {
 				lines[i] = fmt.Sprintf("%s: %d", k, counts[k])
 			}
-			f := &adhoc.Form{Type: "result", Fields: []adhoc.Field{
-				{Var: "FORM_TYPE", Type: "hidden", Values: []string{nsPresenced}},
-				{Var: "users", Label: "Known users", Values: []string{strconv.Itoa(users)}},
-				{Var: "counts", Type: "text-multi", Label: "Users by show and by domain", Values: lines},
-			}}
-			return done(f)
+			return done(result(nsPresenced,
+				field(form.Text, "users", "Known users", strconv.Itoa(users)),
+				field(form.TextMulti, "counts", "Users by show and by domain", lines...)))
 		}},
 		{Node: nodeReconcileNow, Name: "Probe every online user now", Run: func(adhoc.Request) (adhoc.Response, error) {
 			select {

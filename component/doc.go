@@ -56,6 +56,10 @@
 // IQs before the mux sees them: bad input is answered with a stanza error or
 // logged and dropped, and never ends the stream.
 //
+// The administration commands (XEP-0133, commands.go) run on
+// xmppext/adhoc and build and read their data forms with mellium's form
+// package.
+//
 // disco#items on the commands node is answered before the mux too, from
 // mellium's disco/items.Item values: mellium's disco handler asks an
 // items.Iter for a node's items without saying who asks, and only admins

@@ -1,8 +1,4 @@
-// Package adhoc implements the responder side of XEP-0050: Ad-Hoc Commands
-// (mellium only has the client side): commands listed for the requester,
-// disco#info per command node, sessions across stages (execute, next,
-// complete, cancel), XEP-0004 data forms, and the XEP's errors.
-package adhoc // import "github.com/presenced/presenced/xmppext/adhoc"
+package adhoc
 
 import (
 	"bytes"
@@ -14,6 +10,7 @@ import (
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/disco/info"
+	"mellium.im/xmpp/form"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
@@ -22,53 +19,19 @@ import (
 // NS is the namespace of XEP-0050.
 const NS = "http://jabber.org/protocol/commands"
 
-// NSData is the namespace of XEP-0004 data forms.
-const NSData = "jabber:x:data"
-
-// Form is an XEP-0004 data form.
-type Form struct {
-	XMLName      xml.Name `xml:"jabber:x:data x"`
-	Type         string   `xml:"type,attr"` // form, submit, result, cancel
-	Title        string   `xml:"title,omitempty"`
-	Instructions string   `xml:"instructions,omitempty"`
-	Fields       []Field  `xml:"field"`
-}
-
-// Field is one field of a Form.
-type Field struct {
-	Var      string    `xml:"var,attr,omitempty"`
-	Type     string    `xml:"type,attr,omitempty"`
-	Label    string    `xml:"label,attr,omitempty"`
-	Required *struct{} `xml:"required"`
-	Values   []string  `xml:"value"`
-}
-
-// Values returns the values of the field named name.
-func (f *Form) Values(name string) []string {
-	if f == nil {
-		return nil
-	}
-	for _, fl := range f.Fields {
-		if fl.Var == name {
-			return fl.Values
-		}
-	}
-	return nil
-}
-
 // Request is one stage of a command run.
 type Request struct {
 	From jid.JID
 	// Stage counts the calls of this session from 0; Form is nil at stage 0
 	// and the form the requester submitted after.
 	Stage int
-	Form  *Form
+	Form  *form.Data
 }
 
 // Response is a stage's outcome: a form to fill (Done false), or the
 // result (Done true).
 type Response struct {
-	Form *Form
+	Form *form.Data
 	Note string
 	Done bool
 }
@@ -142,7 +105,7 @@ func (r *Responder) ForFeatures(node string, f func(info.Feature) error) error {
 		if err := f(info.Feature{Var: NS}); err != nil {
 			return err
 		}
-		return f(info.Feature{Var: NSData})
+		return f(form.Feature)
 	}
 	return nil
 }
@@ -158,14 +121,14 @@ func (r *Responder) ForIdentities(node string, f func(info.Identity) error) erro
 
 // commandPayload is the command element as requested and answered.
 type commandPayload struct {
-	XMLName   xml.Name `xml:"http://jabber.org/protocol/commands command"`
-	Node      string   `xml:"node,attr"`
-	SessionID string   `xml:"sessionid,attr,omitempty"`
-	Action    string   `xml:"action,attr,omitempty"`
-	Status    string   `xml:"status,attr,omitempty"`
-	Actions   *actions `xml:"actions"`
-	Note      *note    `xml:"note"`
-	Form      *Form    `xml:"jabber:x:data x"`
+	XMLName   xml.Name   `xml:"http://jabber.org/protocol/commands command"`
+	Node      string     `xml:"node,attr"`
+	SessionID string     `xml:"sessionid,attr,omitempty"`
+	Action    string     `xml:"action,attr,omitempty"`
+	Status    string     `xml:"status,attr,omitempty"`
+	Actions   *actions   `xml:"actions"`
+	Note      *note      `xml:"note"`
+	Form      *form.Data `xml:"jabber:x:data x"`
 }
 
 type actions struct {

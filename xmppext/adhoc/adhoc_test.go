@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"mellium.im/xmlstream"
+	"mellium.im/xmpp/form"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
 
@@ -18,9 +19,9 @@ import (
 // twoStep asks for a JID, then answers with its domain.
 var twoStep = adhoc.Command{Node: "domain-of", Name: "Domain of a JID", Run: func(r adhoc.Request) (adhoc.Response, error) {
 	if r.Form == nil {
-		return adhoc.Response{Form: &adhoc.Form{Type: "form", Fields: []adhoc.Field{{Var: "jid", Type: "jid-single"}}}}, nil
+		return adhoc.Response{Form: form.New(form.JID("jid"))}, nil
 	}
-	v := r.Form.Values("jid")
+	v, _ := r.Form.Raw("jid")
 	if len(v) != 1 {
 		return adhoc.Response{}, errors.New("give one jid")
 	}
@@ -28,7 +29,7 @@ var twoStep = adhoc.Command{Node: "domain-of", Name: "Domain of a JID", Run: fun
 	if err != nil {
 		return adhoc.Response{}, err
 	}
-	return adhoc.Response{Done: true, Form: &adhoc.Form{Type: "result", Fields: []adhoc.Field{{Var: "domain", Values: []string{j.Domainpart()}}}}}, nil
+	return adhoc.Response{Done: true, Form: form.New(form.Result, form.Text("domain", form.Value(j.Domainpart())))}, nil
 }}
 
 func run(t *testing.T, m *mux.ServeMux, from, payload string) string {
@@ -111,5 +112,63 @@ func TestCancel(t *testing.T) {
 	sid = sidRE.FindStringSubmatch(got)[1]
 	if got := run(t, m, "b@x/r", `<command xmlns='http://jabber.org/protocol/commands' node='domain-of' sessionid='`+sid+`' action='complete'/>`); !strings.Contains(got, "bad-sessionid") {
 		t.Fatalf("someone else's session: %s", got)
+	}
+}
+
+// TestForms checks a sent form by its meaning, not its bytes (mellium's
+// form writes its own attribute order), and that a submission's values
+// reach the command whether or not its fields carry a type.
+func TestForms(t *testing.T) {
+	var got []string
+	cmd := adhoc.Command{Node: "who", Name: "Who", Run: func(r adhoc.Request) (adhoc.Response, error) {
+		if r.Stage == 0 {
+			return adhoc.Response{Form: form.New(form.Title("Pick"), form.Hidden("FORM_TYPE", form.Value("urn:example")),
+				form.JIDMulti("who", form.Label("Who"), form.Required, form.Value("a@b.example"), form.Value("c@d.example")))}, nil
+		}
+		got, _ = r.Form.Raw("who")
+		return adhoc.Response{Done: true}, nil
+	}}
+	r := adhoc.New(func(jid.JID) bool { return true }, cmd)
+	m := mux.New("jabber:component:accept", r.Handle())
+	out := run(t, m, "a@x/r", `<command xmlns='http://jabber.org/protocol/commands' node='who'/>`)
+	var reply struct {
+		Command struct {
+			X struct {
+				Type   string `xml:"type,attr"`
+				Title  string `xml:"jabber:x:data title"`
+				Fields []struct {
+					Var      string    `xml:"var,attr"`
+					Type     string    `xml:"type,attr"`
+					Label    string    `xml:"label,attr"`
+					Required *struct{} `xml:"jabber:x:data required"`
+					Values   []string  `xml:"jabber:x:data value"`
+				} `xml:"jabber:x:data field"`
+			} `xml:"jabber:x:data x"`
+		} `xml:"http://jabber.org/protocol/commands command"`
+	}
+	if err := xml.Unmarshal([]byte(out), &reply); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	x := reply.Command.X
+	if x.Type != "form" || x.Title != "Pick" || len(x.Fields) != 2 {
+		t.Fatalf("form: %+v from %s", x, out)
+	}
+	if f := x.Fields[0]; f.Var != "FORM_TYPE" || f.Type != "hidden" || f.Required != nil || strings.Join(f.Values, ",") != "urn:example" {
+		t.Errorf("FORM_TYPE: %+v", f)
+	}
+	if f := x.Fields[1]; f.Var != "who" || f.Type != "jid-multi" || f.Label != "Who" || f.Required == nil ||
+		strings.Join(f.Values, ",") != "a@b.example,c@d.example" {
+		t.Errorf("who: %+v", f)
+	}
+	sid := sidRE.FindStringSubmatch(out)[1]
+	for _, typ := range []string{"", " type='jid-multi'"} {
+		got = nil
+		out = run(t, m, "a@x/r", `<command xmlns='http://jabber.org/protocol/commands' node='who' sessionid='`+sid+
+			`' action='next'><x xmlns='jabber:x:data' type='submit'><field var='who'`+typ+`><value>e@f.example</value><value>g@h.example</value></field></x></command>`)
+		if strings.Join(got, ",") != "e@f.example,g@h.example" {
+			t.Errorf("submitted with%q: read %q: %s", typ, got, out)
+		}
+		out = run(t, m, "a@x/r", `<command xmlns='http://jabber.org/protocol/commands' node='who'/>`)
+		sid = sidRE.FindStringSubmatch(out)[1]
 	}
 }
