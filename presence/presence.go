@@ -95,7 +95,7 @@ type Update struct {
 	// than the client's own act: typically its answer to a probe, which the
 	// server gives from the presence it cached, whether or not the client
 	// still responds. Such a report confirms that the server holds the
-	// session (for Expire, ExpireUser, Settle), but proves nothing about the
+	// session (for Expire, Settle), but proves nothing about the
 	// client: it does not postpone the client's next ping, does not keep a
 	// resource online past a ping it left unanswered, and does not bring back
 	// a resource that went offline that way, unless its Time (a delay stamp)

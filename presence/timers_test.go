@@ -211,8 +211,8 @@ func TestTTLResourcesAreNotTheServers(t *testing.T) {
 	tr.Apply(Update{User: "a@x", Resource: "web", Available: true, TTL: time.Hour})
 	tr.Apply(on("a@x", "pc", ShowNone, "", 0))
 	clk.Advance(time.Minute)
-	if n := tr.ExpireUser("a@x", clk.Now(), ReasonReconcile); n != 1 {
-		t.Fatalf("ExpireUser = %d, want only the XMPP resource", n)
+	if n := tr.Expire(clk.Now(), ReasonReconcile); n != 1 {
+		t.Fatalf("Expire = %d, want only the XMPP resource", n)
 	}
 	if tr.ExpireResource("a@x", "web", clk.Now(), ReasonTimeout) || tr.Expire(clk.Now(), ReasonReconcile) != 0 {
 		t.Fatal("a TTL resource was expired by an XMPP-side check")

@@ -374,7 +374,7 @@ func (t *Tracker) Drop(jid string, reason Reason) int {
 // has confirmed since before. Restored resources that nothing confirmed go
 // offline with ReasonRestart instead. Resources with a TTL are left to
 // their TTL (the XMPP server, whose answers confirm the others, does not
-// know them); so are they by ExpireUser and ExpireResource. It returns how
+// know them); so are they by ExpireResource. It returns how
 // many went offline. O(resources).
 func (t *Tracker) Expire(before time.Time, reason Reason) int {
 	now := t.clock.Now()
@@ -385,19 +385,6 @@ func (t *Tracker) Expire(before time.Time, reason Reason) int {
 		n += t.expireUserLocked(jid, usr, before.UnixNano(), reason, now)
 	}
 	return n
-}
-
-// ExpireUser is Expire for one user, for example after a probe of that
-// user went unanswered. O(resources of the user).
-func (t *Tracker) ExpireUser(jid string, before time.Time, reason Reason) int {
-	now := t.clock.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	usr := t.users[jid]
-	if usr == nil {
-		return 0
-	}
-	return t.expireUserLocked(jid, usr, before.UnixNano(), reason, now)
 }
 
 // ExpireResource takes one resource offline when its client left a ping
@@ -427,7 +414,7 @@ func (t *Tracker) ExpireResource(jid, resource string, before time.Time, reason 
 // for some resources, what that silence means. If the server has answered
 // probes for this user (Update.Answer), it would have answered for a live
 // session: the resources nothing confirmed since before go offline with
-// reason, as ExpireUser does. Otherwise (a user known only by directed
+// reason, as Expire does for everyone. Otherwise (a user known only by directed
 // presence, whose server answers no probe of ours, or one not heard from
 // since presenced started) the silence says nothing, and those resources
 // are handed to the next Silent for a ping instead: the client decides.
