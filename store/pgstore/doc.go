@@ -17,10 +17,12 @@
 // and one upsert, sessions and last activity likewise. Writing each event
 // as its own statement was measured 20× slower (docs/benchmarks.md).
 //
-// When PostgreSQL goes away, batches are kept and retried with backoff;
-// current state keeps coalescing in memory (bounded by the number of
-// resources), so the final state of every resource always reaches the
-// database. History and session rows are bounded by Config.HistoryLimit:
+// When PostgreSQL goes away, batches are kept and retried with the
+// project's one retry policy, internal/backoff: nominally 2×FlushInterval
+// after the first failure, doubling up to 10s, with equal jitter (a random
+// point in the upper half of each delay); current state keeps coalescing in
+// memory (bounded by the number of resources), so the final state of every
+// resource always reaches the database. History and session rows are bounded by Config.HistoryLimit:
 // beyond it the oldest are dropped, counted and logged. [Store.Health]
 // reports the store as degraded meanwhile.
 //

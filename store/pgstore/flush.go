@@ -8,6 +8,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/presenced/presenced/internal/backoff"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -79,9 +80,15 @@ func (s *Store) flushLocked(ctx context.Context) error {
 }
 
 // run flushes every FlushInterval (or when a batch is full) until stopped,
-// retrying failed writes with capped exponential backoff.
+// retrying failed writes with the project's one retry policy,
+// internal/backoff: after the n-th failure in a row it waits
+// Policy{Min: FlushInterval, Max: 10s}.Delay(n), nominally
+// FlushInterval·2ⁿ capped at 10s (2×FlushInterval after the first
+// failure), with equal jitter (a random point in the upper half of that).
+// A write that works resets the count.
 func (s *Store) run(ctx context.Context) {
 	defer close(s.done)
+	retry := backoff.Policy{Min: s.cfg.FlushInterval, Max: 10 * time.Second}
 	tick := time.NewTicker(s.cfg.FlushInterval)
 	defer tick.Stop()
 	retention := time.NewTicker(s.cfg.RetentionInterval)
@@ -102,7 +109,7 @@ func (s *Store) run(ctx context.Context) {
 				return
 			}
 			failures++
-			delay := min(s.cfg.FlushInterval<<min(failures, 10), 10*time.Second)
+			delay := retry.Delay(failures)
 			s.log.Error("pgstore: write failed; keeping changes in memory and retrying", "err", err, "retry_in", delay)
 			select {
 			case <-time.After(delay):
