@@ -12,13 +12,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presenced/presenced/bridge/dashboard"
-	"github.com/presenced/presenced/docs"
 
 	"github.com/presenced/presenced/presence"
 )
@@ -158,7 +158,7 @@ func New(cfg Config) *Bridge {
 	b.handle("/admin/v1/stats", get(b.guard(b.stats)))
 	b.handle("/v1/openapi.yaml", get(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
-		_, _ = w.Write(docs.OpenAPI)
+		_, _ = w.Write(openAPI)
 	}))
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no route for "+r.URL.Path)
@@ -172,7 +172,7 @@ func New(cfg Config) *Bridge {
 }
 
 // handle registers an API route and remembers its pattern (the test that
-// checks each is in docs/openapi.yaml reads them).
+// checks each is in openapi.yaml reads them).
 func (b *Bridge) handle(pattern string, h http.Handler) {
 	b.mux.Handle(pattern, b.metrics.instrument(pattern, h))
 	b.routes = append(b.routes, pattern)
@@ -342,6 +342,5 @@ func writeError(w http.ResponseWriter, code int, kind, msg string) {
 
 // isClosed reports errors that only say the peer or the server went away.
 func isClosed(err error) bool {
-	return errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "broken pipe") ||
-		strings.Contains(err.Error(), "connection reset")
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }

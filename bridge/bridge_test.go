@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -343,4 +345,25 @@ func readInto(conn *websocket.Conn, v any) error {
 		return err
 	}
 	return json.Unmarshal(data, v)
+}
+
+// TestIsClosed: the errors of a peer or server gone away are told by their
+// errno, as a write or a read wraps it, not by their text.
+func TestIsClosed(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{net.ErrClosed, true},
+		{&net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}, true},
+		{&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, true},
+		{fmt.Errorf("stream: %w", syscall.ECONNRESET), true},
+		{errors.New("broken pipe"), false}, // only the text: not the errno
+		{&net.OpError{Op: "write", Net: "tcp", Err: os.ErrDeadlineExceeded}, false},
+		{syscall.EAGAIN, false},
+	} {
+		if got := isClosed(tc.err); got != tc.want {
+			t.Errorf("isClosed(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
 }

@@ -14,18 +14,17 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	"github.com/presenced/presenced/docs"
 	"github.com/presenced/presenced/presence"
 )
 
 func loadSpec(t *testing.T) *openapi3.T {
 	t.Helper()
-	spec, err := openapi3.NewLoader().LoadFromData(docs.OpenAPI)
+	spec, err := openapi3.NewLoader().LoadFromData(openAPI)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := spec.Validate(context.Background()); err != nil {
-		t.Fatalf("docs/openapi.yaml is not valid OpenAPI 3: %v", err)
+		t.Fatalf("bridge/openapi.yaml is not valid OpenAPI 3: %v", err)
 	}
 	return spec
 }
@@ -35,7 +34,7 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 	b := New(Config{Tracker: presence.New(presence.Options{})})
 	for _, r := range b.routes {
 		if spec.Paths.Find(r) == nil {
-			t.Errorf("route %s is not in docs/openapi.yaml", r)
+			t.Errorf("route %s is not in bridge/openapi.yaml", r)
 		}
 	}
 	for path := range spec.Paths.Map() {
@@ -46,7 +45,7 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 }
 
 // TestRealTrafficMatchesTheSpec sends real requests to a bridge and
-// validates each request and response against docs/openapi.yaml.
+// validates each request and response against bridge/openapi.yaml.
 func TestRealTrafficMatchesTheSpec(t *testing.T) {
 	spec := loadSpec(t)
 	spec.Servers = nil // match any host

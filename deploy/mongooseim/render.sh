@@ -13,7 +13,7 @@
 #
 # Only bash builtins, mktemp, chmod, mv and cp: the MongooseIM image has
 # bash (its entrypoint is a bash script). The paths can be changed for a
-# test (docs/deploy_test.go runs this script on its own files):
+# test (deploy/deploy_test.go runs this script on its own files):
 #   MIM_TEMPLATE  the configuration with placeholders (/presenced/mongooseim.toml)
 #   MIM_CONFIG    where the filled-in configuration goes (/member/mongooseim.toml)
 #   MIM_ROOT      the MongooseIM release (/usr/lib/mongooseim)

@@ -1,4 +1,4 @@
-package docs
+package deploy
 
 // Checks of the deployment files without a container engine:
 // docker-compose.yml through the Compose Specification's own Go loader
@@ -41,7 +41,7 @@ import (
 	"github.com/presenced/presenced/internal/pgtest"
 )
 
-const root = ".." // the repository, seen from docs/
+const root = ".." // the repository, seen from deploy/
 
 // composeEnv is the environment the compose file is loaded with: every
 // secret it requires, with values that show up if they leak elsewhere.
@@ -390,7 +390,7 @@ func TestDockerfile(t *testing.T) {
 			patterns = append(patterns, strings.TrimPrefix(line, "/"))
 		}
 	}
-	needed := []string{"go.mod", "go.sum", "cmd/presenced/main.go", "docs/openapi.yaml", "docs/docs.go",
+	needed := []string{"go.mod", "go.sum", "cmd/presenced/main.go", "bridge/openapi.yaml",
 		"bridge/dashboard/static", "store/pgstore/migrations"}
 	for _, f := range needed {
 		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
