@@ -1,5 +1,6 @@
 // Snapshots: the whole state at once, read back by Load when presenced
-// starts and written by Replace when the store writer reconciles.
+// starts and written by Replace whenever the store writer starts from a
+// snapshot.
 
 package pgstore
 

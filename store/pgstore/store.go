@@ -60,8 +60,8 @@ type Store struct {
 	done    chan struct{}
 }
 
-// Open connects, applies missing migrations and starts the flusher and the
-// retention loop. Errors name what is wrong: an unparsable URL, an
+// Open connects, applies missing migrations and starts the run loop (the
+// flusher and retention). Errors name what is wrong: an unparsable URL, an
 // unreachable server, a schema newer than this binary.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
