@@ -203,17 +203,3 @@ func validCloseCode(code int) bool {
 		return code >= 3000 && code <= 4999
 	}
 }
-
-// AppendClose appends a close frame from a server (unmasked) with code
-// and reason, which should be under 124 bytes; it is cut to fit.
-func AppendClose(dst []byte, code int, reason string) []byte {
-	if len(reason) > maxControl-2 {
-		cut := maxControl - 2
-		for cut > 0 && !utf8.RuneStart(reason[cut]) {
-			cut--
-		}
-		reason = reason[:cut]
-	}
-	dst = append(dst, 0x80|Close, byte(2+len(reason)), byte(code>>8), byte(code))
-	return append(dst, reason...)
-}

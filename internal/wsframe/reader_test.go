@@ -109,32 +109,3 @@ func TestReader(t *testing.T) {
 		})
 	}
 }
-
-func TestAppendClose(t *testing.T) {
-	for _, tt := range []struct {
-		name, reason string
-		wantLen      int
-	}{
-		{"short", "bye", 3},
-		{"cut to fit", strings.Repeat("x", 200), 123},
-		{"cut at a rune", strings.Repeat("x", 122) + "é", 122},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			f := AppendClose(nil, 4008, tt.reason)
-			var got []byte
-			if err := new(Parser).Feed(f, func(fin bool, op byte, p []byte) bool {
-				if !fin || op != Close {
-					t.Fatalf("frame fin %v op %#x", fin, op)
-				}
-				got = bytes.Clone(p)
-				return true
-			}); err != nil {
-				t.Fatal(err)
-			}
-			code, reason, err := ParseClose(got)
-			if err != nil || code != 4008 || len(reason) != tt.wantLen {
-				t.Fatalf("ParseClose = %d %q %v", code, reason, err)
-			}
-		})
-	}
-}

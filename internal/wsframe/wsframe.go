@@ -1,4 +1,5 @@
-// Package wsframe reads WebSocket frames (RFC 6455, section 5.2).
+// Package wsframe reads and writes WebSocket frames (RFC 6455, section
+// 5.2).
 //
 // Parser reads the frames a server sends (unmasked), from bytes read off a
 // socket in any pieces. The load tools read thousands of sockets from one
@@ -12,6 +13,12 @@
 // after gorilla/websocket's handshake, so that the library, which writes
 // close frames by itself from its read paths, never writes to a socket the
 // bridge's writers own (bridge/doc.go).
+//
+// AppendHeader, AppendFrame and AppendClose write the frames a server
+// sends (write.go); the bridge builds no frame bytes of its own. They
+// append to the caller's buffer and allocate only when it is full: the
+// bridge frames a batch of changes once for all its clients, and a header
+// on the stack in front of a payload it writes with writev.
 package wsframe
 
 import "errors"
