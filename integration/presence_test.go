@@ -117,7 +117,6 @@ func TestPresenceLifecycle(t *testing.T) {
 	})
 
 	// alice opens a second resource with a higher priority: it wins.
-	sent = time.Now()
 	phone := login(t, "alice", xmppclient.Presence{Show: "chat", Status: "on the go", Priority: 10})
 	phoneRes := phone.JID.Resourcepart()
 	f = ws.expect(t, "alice's phone online", func(f frame) bool {

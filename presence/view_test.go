@@ -220,7 +220,7 @@ func TestViewIsolated(t *testing.T) {
 			t.Fatalf("the view changed: %+v, was %+v", got, u)
 		}
 	}
-	if tr.View() == v || tr.View() != tr.View() {
+	if again, twice := tr.View(), tr.View(); again == v || again != twice {
 		t.Fatal("a View is reused while nothing changed, and only then")
 	}
 }
@@ -287,7 +287,7 @@ func TestRecentView(t *testing.T) {
 	if w := tr.RecentView(time.Minute); w == v || w.Len() != 2 {
 		t.Fatalf("a View of 2 s ago was reused (%d users)", w.Len())
 	}
-	if tr.RecentView(0) != tr.RecentView(0) {
+	if a, b := tr.RecentView(0), tr.RecentView(0); a != b {
 		t.Fatal("a View of an unchanged tracker is taken again")
 	}
 }

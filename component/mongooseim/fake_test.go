@@ -16,6 +16,7 @@ import (
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/validator"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 	"mellium.im/xmpp/jid"
 )
 
@@ -219,7 +220,7 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sch, _ := adminSchema()
-	doc, errs := gqlparser.LoadQuery(sch, req.Query)
+	doc, errs := gqlparser.LoadQueryWithRules(sch, req.Query, rules.NewDefaultRules())
 	if len(errs) > 0 {
 		f.mu.Lock()
 		f.invalid = append(f.invalid, req.Query+"\n-> "+errs.Error())
