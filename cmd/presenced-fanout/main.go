@@ -14,15 +14,16 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/procfs"
 
 	"github.com/presenced/presenced/bridge"
+	"github.com/presenced/presenced/internal/wsload"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -41,10 +42,12 @@ func main() {
 		runServer(*users, *writers, *flush)
 		return
 	}
-	if err := runClient(*subs, *rate, *dur, *users, *writers, *flush, *nap); err != nil {
+	res, err := runClient(config{subs: *subs, rate: *rate, dur: *dur, users: *users, writers: *writers, flush: *flush, nap: *nap})
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "presenced-fanout:", err)
 		os.Exit(1)
 	}
+	fmt.Println(res)
 }
 
 // raiseFileLimit lifts the open-files limit to its hard maximum: 10,000
@@ -74,19 +77,12 @@ func selfStats() stats {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	st := stats{HeapInuse: ms.HeapInuse + ms.StackInuse, StackInuse: ms.StackInuse, Goroutines: runtime.NumGoroutine(),
 		CPUSeconds: float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9}
-	if data, err := os.ReadFile("/proc/self/io"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if v, ok := strings.CutPrefix(line, "syscw:"); ok {
-				st.Writes, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			}
+	if p, err := procfs.Self(); err == nil {
+		if pio, err := p.IO(); err == nil {
+			st.Writes = int64(pio.SyscW)
 		}
-	}
-	if data, err := os.ReadFile("/proc/self/status"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-				st.RSS = kb * 1024
-			}
+		if ps, err := p.NewStatus(); err == nil {
+			st.RSS = int64(ps.VmRSS)
 		}
 	}
 	return st
@@ -158,46 +154,94 @@ func getStats(base string) (stats, error) {
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
-var (
-	timeKey   = []byte(`"time":"`)
-	changeKey = []byte(`"type":"change"`)
-)
+// config is one run's settings (the flags).
+type config struct {
+	subs, rate     int
+	dur            time.Duration
+	users, writers int
+	flush, nap     time.Duration
+}
 
-func runClient(n, rate int, dur time.Duration, users, writers int, flush, nap time.Duration) error {
+// result is what one run measured.
+type result struct {
+	subs, rate            int
+	offered               int
+	delivered             int64
+	loadTime              time.Duration
+	p50, p99, max         time.Duration
+	samples               int64   // latencies sampled
+	idleBytes, idleStacks float64 // per connection
+	idleRSS               float64 // per connection
+	serverCPU, clientCPU  float64 // seconds
+	serverWrites          int64
+}
+
+func (r result) expected() int64 { return int64(r.offered) * int64(r.subs) }
+
+// String is the line of key=value pairs the tool prints.
+func (r result) String() string {
+	return fmt.Sprintf("subscribers=%d rate=%d offered=%d expected=%d delivered=%d deliveries_per_s=%.0f p50=%v p99=%v max=%v "+
+		"idle_bytes_per_conn=%.0f (stacks %.0f) idle_rss_per_conn=%.0f server_cpu_s=%.1f client_cpu_s=%.1f load_s=%.1f server_writes=%d",
+		r.subs, r.rate, r.offered, r.expected(), r.delivered, float64(r.delivered)/r.loadTime.Seconds(),
+		r.p50.Round(time.Millisecond), r.p99.Round(time.Millisecond), r.max.Round(time.Millisecond),
+		r.idleBytes, r.idleStacks, r.idleRSS, r.serverCPU, r.clientCPU, r.loadTime.Seconds(), r.serverWrites)
+}
+
+// dupFD returns a duplicate of c's socket, which the reader owns once c is
+// closed.
+func dupFD(c net.Conn) (int, error) {
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) {
+		if fd, derr = syscall.Dup(int(s)); derr == nil {
+			syscall.CloseOnExec(fd)
+		}
+	}); err != nil {
+		return -1, err
+	}
+	return fd, derr
+}
+
+func runClient(cfg config) (result, error) {
+	n := cfg.subs
+	res := result{subs: n, rate: cfg.rate}
 	self, err := os.Executable()
 	if err != nil {
-		return err
+		return res, err
 	}
-	srv := exec.Command(self, "-serve", "-users", strconv.Itoa(users), "-writers", strconv.Itoa(writers), "-flush", flush.String())
+	srv := exec.Command(self, "-serve", "-users", strconv.Itoa(cfg.users), "-writers", strconv.Itoa(cfg.writers), "-flush", cfg.flush.String())
 	srv.Stderr = os.Stderr
 	out, err := srv.StdoutPipe()
 	if err != nil {
-		return err
+		return res, err
 	}
 	if err := srv.Start(); err != nil {
-		return err
+		return res, err
 	}
-	defer srv.Process.Kill()
+	defer func() { srv.Process.Kill(); srv.Wait() }()
 	addr, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
-		return fmt.Errorf("server did not start: %w", err)
+		return res, fmt.Errorf("server did not start: %w", err)
 	}
 	base := "http://" + strings.TrimSpace(addr)
-	files := make([]*os.File, n)
-	defer func() {
-		for _, f := range files {
-			if f != nil {
-				f.Close()
-			}
-		}
-	}()
 	before, err := getStats(base)
 	if err != nil {
-		return err
+		return res, err
 	}
 
 	// Connect and read each snapshot with a WebSocket library, then hand
-	// the sockets to one epoll reader (reader_linux.go).
+	// the sockets to one epoll reader (internal/wsload), which owns them
+	// from then on.
+	reader, err := wsload.New(wsload.Options{Raw: true, Nap: cfg.nap})
+	if err != nil {
+		return res, err
+	}
+	defer reader.Stop()
+	lat := newLatencies()
 	dialer := websocket.Dialer{HandshakeTimeout: 30 * time.Second}
 	all := make([]*rawSub, n)
 	connected := make(chan error, n)
@@ -216,32 +260,27 @@ func runClient(n, rate int, dur time.Duration, users, writers int, flush, nap ti
 				connected <- fmt.Errorf("snapshot: %w", err)
 				return
 			}
-			f, err := c.NetConn().(*net.TCPConn).File() // a duplicate, kept open
+			fd, err := dupFD(c.NetConn()) // kept open when c closes
 			if err != nil {
 				connected <- err
 				return
 			}
-			all[i] = &rawSub{fd: int(f.Fd())}
-			files[i] = f
+			all[i] = &rawSub{lat: lat}
+			reader.Add(fd, nil, all[i])
 			connected <- nil
 		}()
 	}
 	for range n {
 		if err := <-connected; err != nil {
-			return fmt.Errorf("connect: %w", err)
+			return res, fmt.Errorf("connect: %w", err)
 		}
 	}
-	reader, err := newEpollReader(all)
-	if err != nil {
-		return err
-	}
-	stop := make(chan struct{})
-	readerDone := make(chan struct{})
-	go func() { reader.run(stop, nap); close(readerDone) }()
+	readerDone := make(chan error, 1)
+	go func() { readerDone <- reader.Run() }()
 	time.Sleep(2 * time.Second) // snapshots delivered, connections idle
 	idle, err := getStats(base)
 	if err != nil {
-		return err
+		return res, err
 	}
 	if path := os.Getenv("FANOUT_HEAP_PROFILE"); path != "" {
 		if resp, err := http.Get(base + "/debug/heap"); err == nil {
@@ -254,40 +293,32 @@ func runClient(n, rate int, dur time.Duration, users, writers int, flush, nap ti
 	var ru0 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	start := time.Now()
-	resp, err := http.Get(fmt.Sprintf("%s/debug/load?rate=%d&seconds=%f", base, rate, dur.Seconds()))
+	resp, err := http.Get(fmt.Sprintf("%s/debug/load?rate=%d&seconds=%f", base, cfg.rate, cfg.dur.Seconds()))
 	if err != nil {
-		return err
+		return res, err
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	offered, _ := strconv.Atoi(strings.TrimSpace(string(body)))
-	loadTime := time.Since(start)
+	res.offered, _ = strconv.Atoi(strings.TrimSpace(string(body)))
+	res.loadTime = time.Since(start)
 	time.Sleep(time.Second) // let the last frames arrive
 	after, _ := getStats(base)
 	var ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	close(stop)
-	<-readerDone
+	reader.Stop()
+	if err := <-readerDone; err != nil {
+		return res, fmt.Errorf("reader: %w", err)
+	}
 
-	var delivered int64
-	var lats []time.Duration
 	for _, s := range all {
-		delivered += s.frames
-		lats = append(lats, s.lat...)
+		res.delivered += s.frames
 	}
-	slices.Sort(lats)
-	pct := func(p float64) time.Duration {
-		if len(lats) == 0 {
-			return 0
-		}
-		return lats[min(len(lats)-1, int(p*float64(len(lats))))]
-	}
-	clientCPU := float64((ru1.Utime.Nano()+ru1.Stime.Nano())-(ru0.Utime.Nano()+ru0.Stime.Nano())) / 1e9
-	fmt.Printf("subscribers=%d rate=%d offered=%d expected=%d delivered=%d deliveries_per_s=%.0f p50=%v p99=%v max=%v "+
-		"idle_bytes_per_conn=%.0f (stacks %.0f) idle_rss_per_conn=%.0f server_cpu_s=%.1f client_cpu_s=%.1f load_s=%.1f server_writes=%d\n",
-		n, rate, offered, int64(offered)*int64(n), delivered, float64(delivered)/loadTime.Seconds(),
-		pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), pct(1).Round(time.Millisecond),
-		float64(int64(idle.HeapInuse)-int64(before.HeapInuse))/float64(n), float64(int64(idle.StackInuse)-int64(before.StackInuse))/float64(n),
-		float64(idle.RSS-before.RSS)/float64(n), after.CPUSeconds-idle.CPUSeconds, clientCPU, loadTime.Seconds(), after.Writes-idle.Writes)
-	return nil
+	res.p50, res.p99, res.max, res.samples = lat.pct(0.5), lat.pct(0.99), lat.pct(1), lat.count()
+	res.clientCPU = float64((ru1.Utime.Nano()+ru1.Stime.Nano())-(ru0.Utime.Nano()+ru0.Stime.Nano())) / 1e9
+	res.idleBytes = float64(int64(idle.HeapInuse)-int64(before.HeapInuse)) / float64(n)
+	res.idleStacks = float64(int64(idle.StackInuse)-int64(before.StackInuse)) / float64(n)
+	res.idleRSS = float64(idle.RSS-before.RSS) / float64(n)
+	res.serverCPU = after.CPUSeconds - idle.CPUSeconds
+	res.serverWrites = after.Writes - idle.Writes
+	return res, nil
 }
