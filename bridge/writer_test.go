@@ -34,11 +34,17 @@ func TestAppendFrameHeader(t *testing.T) {
 }
 
 // TestStreamFramesSurviveAFullSocket has a client with a tiny receive
-// buffer that reads nothing while changes pile up (for less than the
-// 600 ms it may stay silent), then reads slowly, under frequent pings:
-// the workers' non-blocking writes stop part way through frames and a
-// drain goroutine finishes them. Then every frame must arrive whole, in
-// order, with no ping in the middle of a frame.
+// buffer that reads nothing while changes pile up, then reads slowly,
+// under frequent pings: the workers' non-blocking writes stop part way
+// through frames and a drain goroutine finishes them. Then every frame
+// must arrive whole, in order, with no ping in the middle of a frame.
+//
+// The client sends unsolicited pongs (RFC 6455, section 5.5.3) to keep
+// the server's read deadline (two ping intervals) fresh: the pongs that
+// answer the pings come only once the client has read what was queued
+// ahead of each ping, up to a socket send buffer and a joined write of
+// frames, which at this reading speed can take longer than the deadline;
+// the server then hung up before the last frames were out.
 func TestStreamFramesSurviveAFullSocket(t *testing.T) {
 	tr := presence.New(presence.Options{})
 	srv := httptest.NewServer(New(Config{Tracker: tr, StreamQueue: 100000, PingInterval: 300 * time.Millisecond}))
@@ -53,6 +59,19 @@ func TestStreamFramesSurviveAFullSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for t := time.NewTicker(100 * time.Millisecond); ; {
+			select {
+			case <-stop:
+				t.Stop()
+				return
+			case <-t.C:
+				_ = conn.WriteControl(websocket.PongMessage, nil, time.Now().Add(time.Second))
+			}
+		}
+	}()
 	var snap snapshotFrame
 	if err := readInto(conn, &snap); err != nil {
 		t.Fatal(err)
