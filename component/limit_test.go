@@ -11,6 +11,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -106,16 +107,10 @@ func TestFlapLimiterRunsWindows(t *testing.T) {
 	go c.flaps.run(ctx, tr)
 	feed(t, c, `<presence`+ns+` from='u@localhost/r' to='presence.localhost'><status>1</status></presence>`)
 	feed(t, c, `<presence`+ns+` from='u@localhost/r' to='presence.localhost'><status>2</status></presence>`)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if u, _ := tr.Get("u@localhost"); u.Status == "2" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the held update was never applied")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.True(t, "the held update applied", 5*time.Second, func() bool {
+		u, _ := tr.Get("u@localhost")
+		return u.Status == "2"
+	})
 }
 
 func TestTrackerBoundsAreReported(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -178,13 +179,7 @@ func startComponent(t *testing.T, srv *fakeServer, cfg Config) (*presence.Tracke
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.True(t, what, 10*time.Second, cond)
 }
 
 func TestLinkSurvivesGarbageAndReconnects(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -199,13 +200,9 @@ func TestReconcilerRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for counter(t, reg, "presence_mongooseim_reconcile_total", "outcome", "ok") < 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("fewer than 3 passes in 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.True(t, "3 passes", 5*time.Second, func() bool {
+		return counter(t, reg, "presence_mongooseim_reconcile_total", "outcome", "ok") >= 3
+	})
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Run returned %v", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -286,11 +288,7 @@ func TestReconcilerTrigger(t *testing.T) {
 	}
 	wait := func(n int) {
 		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); calls() < n; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d passes, want %d", calls(), n)
-			}
-		}
+		poll.True(t, fmt.Sprintf("%d passes", n), 5*time.Second, func() bool { return calls() >= n })
 	}
 	wait(1) // the first pass, at once
 	trigger <- struct{}{}
