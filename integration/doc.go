@@ -1,3 +1,5 @@
+//go:build integration
+
 // Package integration holds presenced's end-to-end tests against real
 // servers: a private ejabberd started by scripts/ejabberd, the presenced
 // binary built from this tree, and real XMPP clients (internal/xmppclient)

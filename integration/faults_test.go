@@ -1,3 +1,5 @@
+//go:build integration
+
 package integration
 
 import (
@@ -21,6 +23,7 @@ import (
 	"github.com/gorilla/websocket"
 	"mellium.im/xmpp/jid"
 
+	"github.com/presenced/presenced/internal/pgtest"
 	"github.com/presenced/presenced/internal/xmppclient"
 )
 
@@ -62,6 +65,7 @@ func ensureLoadUsers(t *testing.T) []string {
 // server goes away. state holds what each user last did for sure: the
 // status it last sent on a live session, or "" when it logged out.
 type churn struct {
+	c2s      string // the server's client listener
 	interval time.Duration
 	pad      string // appended to every status but the last word
 	stopping chan struct{}
@@ -77,7 +81,14 @@ type churn struct {
 
 func startChurn(t *testing.T, users []string, interval time.Duration, pad string) *churn {
 	t.Helper()
-	ch := &churn{interval: interval, pad: pad, stopping: make(chan struct{}), state: map[string]string{}}
+	return startChurnOn(t, env["XMPP_C2S_ADDR"], users, interval, pad)
+}
+
+// startChurnOn is startChurn with the users of the ejabberd whose client
+// listener is c2s.
+func startChurnOn(t *testing.T, c2s string, users []string, interval time.Duration, pad string) *churn {
+	t.Helper()
+	ch := &churn{c2s: c2s, interval: interval, pad: pad, stopping: make(chan struct{}), state: map[string]string{}}
 	for _, u := range users {
 		ch.wg.Add(1)
 		go ch.user(u)
@@ -112,7 +123,7 @@ func (ch *churn) user(name string) {
 	n := 0
 	for !ch.stopped() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		c, err := xmppclient.Dial(ctx, env["XMPP_C2S_ADDR"], j, loadPassword)
+		c, err := xmppclient.Dial(ctx, ch.c2s, j, loadPassword)
 		cancel()
 		if err != nil {
 			time.Sleep(300 * time.Millisecond) // the server is away: no tight loop
@@ -342,25 +353,30 @@ func settle(t *testing.T, ch *churn, d *daemon, users []string, dbURL string) {
 	}
 }
 
-// (a) ejabberd killed with SIGKILL under load, then started again.
+// (a) ejabberd killed with SIGKILL under load, then started again: an
+// ejabberd of the test's own, so the others never see a killed server.
 func TestFaultServerKilledUnderLoad(t *testing.T) {
-	users := ensureLoadUsers(t)
-	d := startPresenced(t, "PRESENCED_LINK_GRACE=10s")
+	var users []string
+	for i := range 10 {
+		users = append(users, "load"+strconv.Itoa(i))
+	}
+	dir, own := privateEjabberd(t, loadPassword, users...)
+	d := startPresencedOn(t, own, "PRESENCED_LINK_GRACE=10s")
 	d.waitConnected(t, 1)
-	ch := startChurn(t, users, 100*time.Millisecond, "")
-	time.Sleep(3 * time.Second)
+	ch := startChurnOn(t, own["XMPP_C2S_ADDR"], users, 100*time.Millisecond, "")
+	time.Sleep(3 * time.Second) // under load for a while
 
-	out, _ := exec.Command("pgrep", "-f", "beam.*"+ejDir).Output()
+	out, _ := exec.Command("pgrep", "-f", "beam.*"+dir).Output()
 	pids := strings.Fields(string(out))
 	if len(pids) == 0 {
-		t.Fatal("no ejabberd process found for " + ejDir)
+		t.Fatal("no ejabberd process found for " + dir)
 	}
 	for _, p := range pids {
 		pid, _ := strconv.Atoi(p)
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
-	time.Sleep(2 * time.Second) // the users and presenced notice, and retry
-	if err := ejabberd("start"); err != nil {
+	time.Sleep(2 * time.Second) // the server stays away while the users and presenced retry
+	if err := ejabberdAt(dir, "start"); err != nil {
 		t.Fatal(err)
 	}
 	d.waitConnected(t, 2)
@@ -371,9 +387,18 @@ func TestFaultServerKilledUnderLoad(t *testing.T) {
 // (b) PostgreSQL stopped for 30 s under load: the API keeps answering from
 // memory, health says degraded, and once the database is back it holds
 // every resource's final state.
+//
+// The database is a PostgreSQL of the test's own, so the other tests never
+// see it stopped.
 func TestFaultDatabaseStoppedUnderLoad(t *testing.T) {
 	users := ensureLoadUsers(t)
-	dbURL := freshDatabase(t)
+	pgDir := t.TempDir()
+	admin, stopPG, err := pgtest.Start("..", pgDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stopPG)
+	dbURL := pgtest.NewDB(t, admin, "presenced_fault")
 	d := startPresenced(t, "PRESENCED_STORE="+dbURL)
 	d.waitConnected(t, 1)
 	ch := startChurn(t, users, 100*time.Millisecond, "")

@@ -1,3 +1,5 @@
+//go:build integration
+
 package integration
 
 import (
@@ -22,6 +24,7 @@ import (
 	"github.com/gorilla/websocket"
 	"mellium.im/xmpp/jid"
 
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/internal/xmppclient"
 )
 
@@ -106,9 +109,12 @@ func run(m *testing.M) int {
 	return code
 }
 
-// ejabberd runs scripts/ejabberd CMD DIR ARGS.
-func ejabberd(cmd string, args ...string) error {
-	c := exec.Command("../scripts/ejabberd", append([]string{cmd, ejDir}, args...)...)
+// ejabberd runs scripts/ejabberd CMD DIR ARGS on the shared ejabberd.
+func ejabberd(cmd string, args ...string) error { return ejabberdAt(ejDir, cmd, args...) }
+
+// ejabberdAt runs scripts/ejabberd CMD DIR ARGS.
+func ejabberdAt(dir, cmd string, args ...string) error {
+	c := exec.Command("../scripts/ejabberd", append([]string{cmd, dir}, args...)...)
 	var stderr bytes.Buffer
 	c.Stderr = &stderr
 	if err := c.Run(); err != nil {
@@ -134,6 +140,37 @@ func readEnv(path string) (map[string]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// privateEjabberd starts an ejabberd of the test's own, for a test that
+// kills or stops its server: the shared one then stays as the other tests
+// expect it, whatever the order of the tests and whether this one fails.
+// users are registered with password, presenced on their rosters. It is
+// stopped when the test ends; its directory holds its env and logs.
+func privateEjabberd(t *testing.T, password string, users ...string) (dir string, env map[string]string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "presenced-ejabberd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = ejabberdAt(dir, "stop")
+		_ = os.RemoveAll(dir)
+	})
+	if err := ejabberdAt(dir, "start"); err != nil {
+		t.Fatal(err)
+	}
+	if env, err = readEnv(filepath.Join(dir, "env")); err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for _, u := range users {
+		args = append(args, u, password)
+	}
+	if err := ejabberdAt(dir, "adduser", args...); err != nil {
+		t.Fatal(err)
+	}
+	return dir, env
 }
 
 func dumpEjabberdLog() {
@@ -198,10 +235,17 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startPresenced runs the binary against the test ejabberd with extra
+// startPresenced runs the binary against the shared ejabberd with extra
 // environment (KEY=VALUE) and waits until its HTTP API answers. It is
 // stopped with SIGTERM when the test ends; its logs are shown if it fails.
 func startPresenced(t *testing.T, extra ...string) *daemon {
+	t.Helper()
+	return startPresencedOn(t, env, extra...)
+}
+
+// startPresencedOn is startPresenced against the ejabberd whose
+// environment (DIR/env of scripts/ejabberd) is env.
+func startPresencedOn(t *testing.T, env map[string]string, extra ...string) *daemon {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(binary)
@@ -291,20 +335,10 @@ func (d *daemon) handshakes() []string {
 	return out
 }
 
-// eventually retries f every 50ms until it succeeds or timeout passes.
+// eventually retries f until it succeeds or timeout passes (poll.Until).
 func eventually(t *testing.T, what string, timeout time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.Until(t, what, timeout, f)
 }
 
 // User and resource as the REST API returns them.

@@ -1,3 +1,5 @@
+//go:build integration
+
 package ejabberd
 
 import (
@@ -15,6 +17,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/internal/xmppclient"
 	"github.com/presenced/presenced/presence"
 )
@@ -98,17 +101,17 @@ func TestListSessionsRealServer(t *testing.T) {
 		var got []presence.Session
 		// The session's presence reaches the session table a moment after
 		// the client sent it.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		_ = poll.For(10*time.Second, func() error {
 			var err error
 			if got, err = c.ListSessions(ctx, domain); err != nil {
 				t.Fatal(err)
 			}
-			if len(got) > 0 || domain == "example.org" || time.Now().After(deadline) {
-				return got
+			if len(got) > 0 || domain == "example.org" {
+				return nil
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return errors.New("none yet")
+		})
+		return got
 	}
 	for _, domain := range []string{"localhost", "LocalHost", ""} {
 		got := list(domain)
@@ -128,20 +131,16 @@ func TestListSessionsRealServer(t *testing.T) {
 	if err := alice.Unavailable(ctx); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	poll.Until(t, "no session listed after unavailable", 10*time.Second, func() error {
 		got, err := c.ListSessions(ctx, "localhost")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got) == 0 {
-			break
+		if len(got) > 0 {
+			return fmt.Errorf("listed: %+v", got)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after unavailable: %+v", got)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestListSessionsErrorsRealServer(t *testing.T) {
