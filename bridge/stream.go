@@ -420,8 +420,8 @@ func (b *Bridge) closeAll() {
 // timeout; the header and the payload go out in one writev, without
 // copying the payload (a snapshot may be megabytes).
 func (c *streamConn) writeText(payload []byte) error {
-	var hdr [10]byte
-	bufs := net.Buffers{appendFrameHeader(hdr[:0], wsframe.Text, len(payload)), payload}
+	var hdr [wsframe.MaxHeader]byte
+	bufs := net.Buffers{wsframe.AppendHeader(hdr[:0], wsframe.Text, len(payload)), payload}
 	_ = c.conn.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
 	_, err := bufs.WriteTo(c.conn)
 	return err

@@ -30,28 +30,13 @@ import (
 // goroutines than in the write itself; a long-lived writer per connection
 // costs a goroutine stack per idle client.
 
-// pingFrame is a server ping with no payload.
-var pingFrame = []byte{0x80 | wsframe.Ping, 0}
-
-// appendFrameHeader appends the header of a final, unmasked (server to
-// client) frame of the given opcode for a payload of n bytes (RFC 6455,
-// section 5.2).
-func appendFrameHeader(dst []byte, opcode int, n int) []byte {
-	dst = append(dst, 0x80|byte(opcode))
-	switch {
-	case n < 126:
-		return append(dst, byte(n))
-	case n <= 0xffff:
-		return append(dst, 126, byte(n>>8), byte(n))
-	default:
-		return append(dst, 127, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32),
-			byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-}
+// pingFrame is a server ping with no payload, the same bytes for every
+// connection.
+var pingFrame = wsframe.AppendFrame(nil, wsframe.Ping, nil)
 
 // textFrame returns payload framed as one text message.
 func textFrame(payload []byte) []byte {
-	return append(appendFrameHeader(make([]byte, 0, len(payload)+10), wsframe.Text, len(payload)), payload...)
+	return wsframe.AppendFrame(make([]byte, 0, wsframe.MaxHeader+len(payload)), wsframe.Text, payload)
 }
 
 // writerPool runs the workers that write for connections with something to
@@ -312,7 +297,7 @@ func appendChanges(buf []byte, frames [][]byte) []byte {
 	for _, fr := range frames {
 		size += len(fr)
 	}
-	buf = appendFrameHeader(buf, wsframe.Text, size)
+	buf = wsframe.AppendHeader(buf, wsframe.Text, size)
 	buf = append(buf, head...)
 	for i, fr := range frames {
 		if i > 0 {
@@ -375,7 +360,7 @@ func (c *streamConn) drain() {
 				}
 				continue
 			case controlFrame:
-				if !c.writeWait(append(appendFrameHeader(nil, m.kind, len(m.data)), m.data...)) {
+				if !c.writeWait(wsframe.AppendFrame(nil, m.kind, m.data)) {
 					return
 				}
 				continue
@@ -458,6 +443,6 @@ func (c *streamConn) writeWait(data []byte) bool {
 // kind is its opcode (wsframe.Pong), data its payload (at most 125 bytes,
 // as the client's ping had it).
 type controlFrame struct {
-	kind int
+	kind byte
 	data []byte
 }

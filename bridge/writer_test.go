@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -15,23 +14,6 @@ import (
 
 	"github.com/presenced/presenced/presence"
 )
-
-func TestAppendFrameHeader(t *testing.T) {
-	for _, tt := range []struct {
-		n    int
-		want []byte
-	}{
-		{0, []byte{0x81, 0}},
-		{125, []byte{0x81, 125}},
-		{126, []byte{0x81, 126, 0, 126}},
-		{65535, []byte{0x81, 126, 0xff, 0xff}},
-		{65536, []byte{0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0}},
-	} {
-		if got := appendFrameHeader(nil, websocket.TextMessage, tt.n); !bytes.Equal(got, tt.want) {
-			t.Errorf("header for %d bytes: % x, want % x", tt.n, got, tt.want)
-		}
-	}
-}
 
 // TestStreamFramesSurviveAFullSocket has a client with a tiny receive
 // buffer that reads nothing while changes pile up, then reads slowly,
