@@ -5,9 +5,12 @@
 //
 // A [Store] is a mirror of the tracker: [Writer] follows the tracker's
 // change feed and hands events to [Store.Apply] in batches, in order; at
-// start-up presenced calls [Store.Load] and gives the result to
-// presence.Tracker.Restore. Backends live in subpackages: store/memstore
-// (embedded, the default) and, later, store/pgstore (PostgreSQL).
+// start-up the composition root (internal/app) calls [Store.Load] and gives
+// the result to presence.Tracker.Restore. Backends live in subpackages:
+// store/memstore (embedded, the default) and store/pgstore (PostgreSQL: the
+// current state mirrored, history, sessions and report views for plain
+// SQL). store/storetest is the conformance suite every backend runs, so
+// that the backends cannot drift apart.
 //
 // # Design decisions
 //
