@@ -51,7 +51,7 @@ type Config struct {
 	// changes shared by all clients, and is freed when empty).
 	StreamQueue int
 	// StreamWriters is how many goroutines write changes to WebSocket
-	// clients, without ever waiting for one (writer.go). Zero means half
+	// clients, without ever waiting for one (pool.go). Zero means half
 	// the CPUs (GOMAXPROCS), at least one: on 2 cores shared with the
 	// clients, one writer gave the lower latency (docs/benchmarks.md).
 	StreamWriters int

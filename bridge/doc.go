@@ -21,7 +21,7 @@
 // about the same whatever it carries, so the interval (stretched under a
 // heavy fan-out) is what bounds the CPU of a delivery. A connection costs
 // one reader goroutine while idle. Its writes come from a pool of workers
-// doing non-blocking writes (writer.go), and from a goroutine of its own
+// doing non-blocking writes (pool.go, rawwrite.go), and from a goroutine of its own
 // only while its socket is full. Alternatives measured
 // (docs/benchmarks.md): a Subscription per connection (every connection
 // encodes every change); a writer goroutine per connection, long-lived (a

@@ -10,7 +10,7 @@ import (
 // The read side of the stream, and why the bridge reads frames itself.
 //
 // Every byte written to a stream's socket goes through its one writer
-// (writer.go: the pool, drain, finish). gorilla/websocket (v1.5.3) would
+// (pool.go, rawwrite.go, drain.go; finish). gorilla/websocket (v1.5.3) would
 // break that from its read path: on a frame over the read limit and on
 // protocol errors it writes a close frame itself (WriteControl from the
 // reading goroutine), which can land inside a frame a writer is in the

@@ -123,27 +123,6 @@ type streamConn struct {
 	pending []byte
 }
 
-// push queues a batch of changes; called by the hub at every flush. It
-// reports whether c needs a writer, which the caller hands to the writer
-// pool (c is then marked running).
-func (c *streamConn) push(b *hubBatch) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed || c.slow {
-		return false
-	}
-	// A batch larger than the whole bound still goes onto an empty
-	// queue: the bound is for clients that fall behind, not for the size
-	// of one flush.
-	if len(c.queue) > 0 && c.queued+len(b.events) > c.limit {
-		c.slow = true
-	} else {
-		c.queue = append(c.queue, b)
-		c.queued += len(b.events)
-	}
-	return c.claimLocked()
-}
-
 // ping asks for a ping; like push, it reports whether c needs a writer.
 func (c *streamConn) ping() bool {
 	c.mu.Lock()
@@ -268,18 +247,6 @@ func (c *streamConn) finish() {
 		return
 	}
 	c.writeClose(msg, time.Second)
-}
-
-// writeClose writes a close frame, waiting up to timeout, then ends the
-// sending side (shutdown). Only the connection's writer calls it, as its
-// last write.
-func (c *streamConn) writeClose(msg []byte, timeout time.Duration) {
-	_ = c.conn.SetWriteDeadline(time.Now().Add(timeout))
-	if _, err := c.conn.Write(msg); err != nil {
-		c.conn.Close()
-		return
-	}
-	c.shutdown()
 }
 
 // serveStream sends the first snapshot (or the replay), then becomes the
@@ -414,15 +381,4 @@ func (b *Bridge) pingAll(ctx context.Context) {
 func (b *Bridge) closeAll() {
 	msg := wsframe.AppendClose(nil, closeGoingAway, "server shutting down")
 	b.hub.each(func(c *streamConn) { c.close(msg) })
-}
-
-// writeText writes payload as one text message, waiting up to the write
-// timeout; the header and the payload go out in one writev, without
-// copying the payload (a snapshot may be megabytes).
-func (c *streamConn) writeText(payload []byte) error {
-	var hdr [wsframe.MaxHeader]byte
-	bufs := net.Buffers{wsframe.AppendHeader(hdr[:0], wsframe.Text, len(payload)), payload}
-	_ = c.conn.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
-	_, err := bufs.WriteTo(c.conn)
-	return err
 }
