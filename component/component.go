@@ -232,9 +232,6 @@ func (c *Component) PresencePrivilege() string {
 	return ""
 }
 
-// Connects returns how many handshakes have succeeded.
-func (c *Component) Connects() int64 { return c.connects.Load() }
-
 // Serve keeps the component connected until ctx ends, then closes the link
 // and returns ctx.Err(). Failures to dial, a refused handshake and dropped
 // links are logged and retried after a backoff; Serve never returns early.

@@ -266,13 +266,13 @@ func TestKeepalive(t *testing.T) {
 		id := idOf(t, conn.expect(t, "urn:xmpp:ping", "to='presence.localhost'"))
 		fmt.Fprintf(conn, `<iq type='result' id='%s' from='presence.localhost' to='presence.localhost'/>`, id)
 	}
-	if c.Connects() != 1 {
-		t.Fatalf("Connects = %d with answered keepalives", c.Connects())
+	if c.connects.Load() != 1 {
+		t.Fatalf("Connects = %d with answered keepalives", c.connects.Load())
 	}
 	// Unanswered: the link is dropped and comes back.
 	conn.expect(t, "urn:xmpp:ping", "to='presence.localhost'")
 	srv.next(t)
-	waitFor(t, "the second handshake", func() bool { return c.Connects() == 2 })
+	waitFor(t, "the second handshake", func() bool { return c.connects.Load() == 2 })
 }
 
 // TestStalledLinkIsNotBlamedOnUsers: when the server stops answering
@@ -289,7 +289,7 @@ func TestStalledLinkIsNotBlamedOnUsers(t *testing.T) {
 	_, _, sub := tr.Subscribe(presence.Filter{}, 0)
 	conn.expect(t, "urn:xmpp:ping", "to='alice@localhost/pc'")
 	// The server goes silent: nothing is answered, nothing is read.
-	waitFor(t, "the link to be dropped", func() bool { return c.Connects() == 2 })
+	waitFor(t, "the link to be dropped", func() bool { return c.connects.Load() == 2 })
 	buf := make([]presence.Event, 8)
 	n, _ := sub.TryRead(buf)
 	for _, ev := range buf[:n] {

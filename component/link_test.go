@@ -232,8 +232,8 @@ func TestLinkSurvivesGarbageAndReconnects(t *testing.T) {
 	if u, _ := tr.Get("alice@localhost"); !u.Online {
 		t.Fatal("alice answered her ping but went offline")
 	}
-	if c.Connects() != 2 {
-		t.Fatalf("Connects = %d", c.Connects())
+	if c.connects.Load() != 2 {
+		t.Fatalf("Connects = %d", c.connects.Load())
 	}
 }
 
@@ -395,8 +395,8 @@ func TestBadIQKeepsTheStream(t *testing.T) {
 	if got := conn.read(t); !strings.Contains(got, "id='t2'") || !strings.Contains(got, "type='result'") {
 		t.Fatalf("second reply %s: the stream must go on after a bad IQ", got)
 	}
-	if c.Connects() != 1 {
-		t.Fatalf("Connects = %d: the bad IQ ended the stream", c.Connects())
+	if c.connects.Load() != 1 {
+		t.Fatalf("Connects = %d: the bad IQ ended the stream", c.connects.Load())
 	}
 }
 
