@@ -12,6 +12,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -338,14 +339,23 @@ func TestShutdownWhenServerStopsReading(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- c.Serve(ctx) }()
 	fc := srv.next(t)
+	var written atomic.Int64
 	go func() {
 		for i := 0; ; i++ {
 			if _, err := fmt.Fprintf(fc, `<presence from='user%d@localhost' to='presence.localhost' type='subscribe'/>`, i); err != nil {
 				return
 			}
+			written.Add(1)
 		}
 	}()
-	time.Sleep(time.Second) // let the component's send buffer fill: no event tells when it is full
+	// The component's answers (subscribed, subscribe) fill its send buffer
+	// once the server stops reading: then it stops reading too, and the
+	// writes above stall.
+	poll.True(t, "the component to stall on its full send buffer", 10*time.Second, func() bool {
+		n := written.Load()
+		time.Sleep(50 * time.Millisecond)
+		return n > 0 && written.Load() == n
+	})
 	cancel()
 	select {
 	case <-done:
