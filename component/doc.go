@@ -50,11 +50,18 @@
 // Presence is handled before the mux, not through it: mellium's mux calls a
 // presence handler once per child element, so a stanza with show and status
 // would be applied twice, and its IQ router turns some malformed IQs into
-// stream errors. Presence is decoded by walking the tokens by hand rather
-// than with encoding/xml's reflection, and parsed from addresses are
-// cached: together that halves the cost per stanza (docs/benchmarks.md). The handler therefore decodes presence itself and checks
-// IQs before the mux sees them: bad input is answered with a stanza error or
-// logged and dropped, and never ends the stream.
+// stream errors. The handler therefore decodes presence itself and checks
+// IQs before the mux sees them: bad input is answered with a stanza error
+// or logged and dropped, and never ends the stream.
+//
+// What stays hand-written, and the measurement behind it: presence is
+// decoded by walking the tokens by hand rather than with encoding/xml's
+// reflection on top of mellium's tokens, and parsed from addresses are
+// cached (PRECIS normalization is costly, and the same addresses repeat).
+// Decoding each stanza a second time with encoding/xml cost 7.5 µs a
+// stanza; the token walk with the cache 4.5 µs, against 3.9 µs for
+// encoding/xml alone from memory (BenchmarkComponentToTracker and
+// BenchmarkDecodeBaseline, docs/benchmarks.md).
 //
 // The administration commands (XEP-0133, commands.go) run on
 // xmppext/adhoc and build and read their data forms with mellium's form
