@@ -7,7 +7,9 @@
 // reads, never writes, the tracker here. A WebSocket client first gets a
 // snapshot stamped with the feed's sequence number, then every later event in
 // order, so it never misses or double-counts a change. The JSON shapes are
-// documented in docs/api.md; the types in json.go are their single source.
+// documented in docs/api.md and docs/websocket.md; their single source is
+// the types of json.go (users, resources, REST bodies) and wire.go (the
+// stream's messages, whose bytes wire_test.go pins in golden files).
 //
 // # Design decisions
 //

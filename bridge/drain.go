@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"encoding/json"
 	"net"
 	"time"
 
@@ -67,9 +66,9 @@ func (c *streamConn) drain() {
 					return
 				}
 				continue
-			default:
+			case errorFrame:
 				var data []byte
-				if data, err = json.Marshal(m); err == nil {
+				if data, err = marshalError(m); err == nil {
 					err = c.writeText(data)
 				}
 			}

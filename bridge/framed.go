@@ -16,20 +16,8 @@ func textFrame(payload []byte) []byte {
 	return wsframe.AppendFrame(make([]byte, 0, wsframe.MaxHeader+len(payload)), wsframe.Text, payload)
 }
 
-// appendChanges appends one "changes" message carrying frames to buf.
-func appendChanges(buf []byte, frames [][]byte) []byte {
-	const head, tail = `{"type":"changes","frames":[`, "]}"
-	size := len(head) + len(tail) + len(frames) - 1
-	for _, fr := range frames {
-		size += len(fr)
-	}
-	buf = wsframe.AppendHeader(buf, wsframe.Text, size)
-	buf = append(buf, head...)
-	for i, fr := range frames {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = append(buf, fr...)
-	}
-	return append(buf, tail...)
+// appendChangesMessage appends frames, change messages, as one "changes"
+// message in one text frame.
+func appendChangesMessage(dst []byte, frames [][]byte) []byte {
+	return appendChanges(wsframe.AppendHeader(dst, wsframe.Text, changesLen(frames)), frames)
 }

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"slices"
@@ -47,7 +46,7 @@ func (b *hubBatch) shared() []byte {
 			for _, he := range b.events[i:min(i+maxBatch, len(b.events))] {
 				frames = append(frames, he.frame)
 			}
-			b.wire = appendChanges(b.wire, frames)
+			b.wire = appendChangesMessage(b.wire, frames)
 		}
 	})
 	return b.wire
@@ -253,7 +252,7 @@ func (h *hub) flushTimer() {
 }
 
 func (h *hub) publish(ev *presence.Event) {
-	frame, err := json.Marshal(toChange(ev))
+	frame, err := marshalChange(ev)
 	if err != nil {
 		h.log.Error("bridge: encoding a change", "err", err)
 		return

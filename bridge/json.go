@@ -6,6 +6,10 @@ import (
 	"github.com/presenced/presenced/presence"
 )
 
+// The JSON shapes of users and resources, which the REST answers and the
+// stream's snapshot and change messages share, and the REST bodies. The
+// stream's own messages, and the bytes the load tools scan, are wire.go's.
+
 // wireShow is a show value on the wire: the RFC 6121 values, "available"
 // for an available resource without show, and "offline".
 func wireShow(online bool, s presence.Show) string { return presence.StateOf(online, s) }
@@ -33,40 +37,12 @@ type resourceJSON struct {
 	Expires  *time.Time        `json:"expires,omitempty"`
 }
 
-// aggregateJSON is a user's overall presence after an event.
-type aggregateJSON struct {
-	Online   bool   `json:"online"`
-	Show     string `json:"show"`
-	Status   string `json:"status"`
-	Priority int    `json:"priority"`
-	Resource string `json:"resource,omitempty"`
-}
-
 // listJSON answers GET /v1/presence.
 type listJSON struct {
 	Seq   uint64     `json:"seq"`
 	Users []userJSON `json:"users"`
 	// NextCursor, when set, fetches the next page (?cursor=...).
 	NextCursor string `json:"next_cursor,omitempty"`
-}
-
-// snapshotFrame is the first WebSocket frame, and the one sent after a lag.
-type snapshotFrame struct {
-	Type  string     `json:"type"` // "snapshot"
-	Seq   uint64     `json:"seq"`
-	Users []userJSON `json:"users"`
-}
-
-// changeFrame is one event on the WebSocket.
-type changeFrame struct {
-	Type     string        `json:"type"` // "change"
-	Seq      uint64        `json:"seq"`
-	Event    string        `json:"event"` // online, offline, changed
-	Time     time.Time     `json:"time"`
-	JID      string        `json:"jid"`
-	Resource resourceJSON  `json:"resource"`
-	Reason   string        `json:"reason,omitempty"`
-	User     aggregateJSON `json:"user"`
 }
 
 type errorJSON struct {
@@ -118,21 +94,4 @@ func toResource(r *presence.Resource, online bool) resourceJSON {
 		out.Expires = &r.Expires
 	}
 	return out
-}
-
-func toChange(ev *presence.Event) changeFrame {
-	a := ev.Aggregate
-	return changeFrame{
-		Type: "change", Seq: ev.Seq, Event: string(ev.Kind), Time: ev.Time, JID: ev.User,
-		Resource: toResource(&ev.Resource, ev.Kind != presence.EventOffline),
-		Reason:   string(ev.Reason),
-		User:     aggregateJSON{Online: a.Online, Show: wireShow(a.Online, a.Show), Status: a.Status, Priority: a.Priority, Resource: a.Resource},
-	}
-}
-
-// errorFrame tells a stream client what was wrong with its message.
-type errorFrame struct {
-	Type    string `json:"type"` // "error"
-	Code    string `json:"code"`
-	Message string `json:"message"`
 }

@@ -89,7 +89,7 @@ func (c *streamConn) takeLocked(buf []byte) (_ []byte, data []byte) {
 	case 1:
 		return buf, single.wire
 	}
-	buf = appendChanges(buf[:0], frames[:k])
+	buf = appendChangesMessage(buf[:0], frames[:k])
 	return buf, buf
 }
 

@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"encoding/json"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -175,7 +174,7 @@ func encodeSnapshot(v *presence.View, f *viewFilter, visible map[string]bool) ([
 		}); err != nil {
 			return
 		}
-		data, err = json.Marshal(snapshotFrame{Type: "snapshot", Seq: v.Seq(), Users: out})
+		data, err = marshalSnapshot(v.Seq(), out)
 	}()
 	<-done
 	if err != nil {

@@ -103,7 +103,7 @@ type streamConn struct {
 	queue   []*hubBatch
 	qpos    int
 	queued  int
-	inbox   []any // from the reader: *viewFilter or errorFrame
+	inbox   []any // from the reader: *viewFilter, controlFrame or errorFrame
 	filter  *viewFilter
 	seq     uint64          // changes up to seq are in what the client has
 	visible map[string]bool // users the client holds, for a show filter
