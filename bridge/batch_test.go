@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
@@ -15,7 +14,7 @@ import (
 // testEvent is a change of user with seq and show, encoded as the hub does.
 func testEvent(seq uint64, user, show string) *hubEvent {
 	frame := fmt.Appendf(nil, `{"type":"change","seq":%d,"jid":%q,"user":{"show":%q}}`, seq, user, show)
-	return &hubEvent{seq: seq, user: user, show: show, frame: frame, wire: textFrame(frame)}
+	return &hubEvent{seq: seq, user: user, show: show, frame: frame}
 }
 
 // messages parses server frames (as a client reads them off the socket)
@@ -78,17 +77,46 @@ func TestBatchShared(t *testing.T) {
 			for i := range n {
 				b.events = append(b.events, testEvent(uint64(i+1), "u@x", "available"))
 			}
-			msgs := messages(t, b.shared())
+			msgs := messages(t, b.wire())
 			if want := (n + maxBatch - 1) / maxBatch; len(msgs) != want {
 				t.Errorf("%d messages, want %d", len(msgs), want)
 			}
-			if n == 1 && !bytes.Equal(b.shared(), b.events[0].wire) {
+			if n == 1 && msgs[0] != string(b.events[0].frame) {
 				t.Error("a lone change is not sent as its own message")
+			}
+			if &b.wire()[0] != &b.wire()[0] {
+				t.Error("the batch is framed again at every call")
 			}
 			if got := seqs(t, msgs); fmt.Sprint(got) != fmt.Sprint(span(1, uint64(n))) {
 				t.Errorf("seqs %v", got)
 			}
 		})
+	}
+}
+
+// TestFramingAllocates: a batch is framed in one allocation, and a
+// writer's frames of a filtered client's changes in its own buffer, with
+// none, once the buffer has grown.
+func TestFramingAllocates(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocations are counted without the race detector")
+	}
+	var evs []*hubEvent
+	for i := range 3*maxBatch + 5 {
+		evs = append(evs, testEvent(uint64(i+1), "u@x", "available"))
+	}
+	for _, n := range []int{1, 2, len(evs)} {
+		if a := testing.AllocsPerRun(20, func() { appendBatch(nil, evs[:n]) }); a != 1 {
+			t.Errorf("a batch of %d framed in %v allocations, want 1", n, a)
+		}
+	}
+	frames := [][]byte{evs[0].frame, evs[1].frame}
+	buf := appendChangesMessage(nil, frames)
+	if a := testing.AllocsPerRun(20, func() {
+		buf = appendText(buf[:0], frames[0])
+		buf = appendChangesMessage(buf[:0], frames)
+	}); a != 0 {
+		t.Errorf("framing in a grown buffer: %v allocations", a)
 	}
 }
 

@@ -11,15 +11,14 @@ import (
 	"github.com/presenced/presenced/presence"
 )
 
-// hubEvent is one change, encoded once for every connection.
+// hubEvent is one change, encoded once for every connection. It holds
+// what the connections filter by and the change message's JSON, not its
+// WebSocket frame: framing is the transport's (framed.go).
 type hubEvent struct {
 	seq   uint64
 	user  string
 	show  string // the user's aggregate show after the change, on the wire
-	frame []byte // the change frame, JSON
-	// wire is frame as a WebSocket text message, framed once for all the
-	// connections that get it alone.
-	wire []byte
+	frame []byte // the change message (marshalChange)
 }
 
 // hubBatch is the changes of one flush, in seq order, handed to every
@@ -27,29 +26,9 @@ type hubEvent struct {
 // one per change.
 type hubBatch struct {
 	events []*hubEvent
-	once   sync.Once
-	wire   []byte // see shared
-}
-
-// shared returns the batch as the connections that see every change get
-// it, built once for all of them: the change's own message when it is
-// alone, else "changes" messages of up to maxBatch changes, back to back.
-func (b *hubBatch) shared() []byte {
-	b.once.Do(func() {
-		if len(b.events) == 1 {
-			b.wire = b.events[0].wire
-			return
-		}
-		frames := make([][]byte, 0, maxBatch)
-		for i := 0; i < len(b.events); i += maxBatch {
-			frames = frames[:0]
-			for _, he := range b.events[i:min(i+maxBatch, len(b.events))] {
-				frames = append(frames, he.frame)
-			}
-			b.wire = appendChangesMessage(b.wire, frames)
-		}
-	})
-	return b.wire
+	// framed is the transport's, which fills it once for all the
+	// connections that get the batch whole (hubBatch.wire, framed.go).
+	framed framedBatch
 }
 
 // last is the seq of the batch's last change.
@@ -257,8 +236,7 @@ func (h *hub) publish(ev *presence.Event) {
 		h.log.Error("bridge: encoding a change", "err", err)
 		return
 	}
-	he := &hubEvent{seq: ev.Seq, user: ev.User, show: wireShow(ev.Aggregate.Online, ev.Aggregate.Show),
-		frame: frame, wire: textFrame(frame)}
+	he := &hubEvent{seq: ev.Seq, user: ev.User, show: wireShow(ev.Aggregate.Online, ev.Aggregate.Show), frame: frame}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.ring) > 0 {
