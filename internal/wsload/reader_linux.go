@@ -99,14 +99,19 @@ func (r *Reader) Add(fd int, rest []byte, h Handler) {
 }
 
 // Run reads the connections until Stop, calling their handlers; it locks
-// its goroutine to its thread meanwhile. It returns nil after Stop, or the
-// error of an epoll_wait that failed (then every connection is closed, as
-// by Stop, with no Closed call). It is called once.
+// its goroutine to its thread meanwhile. It returns nil after Stop (at
+// once if Stop came first), or the error of an epoll_wait that failed
+// (then every connection is closed, as by Stop, with no Closed call). It
+// is called once.
 func (r *Reader) Run() error {
 	r.mu.Lock()
-	if r.started || r.closed {
+	switch {
+	case r.started:
 		r.mu.Unlock()
-		return errors.New("wsload: Run called twice, or after Stop")
+		return errors.New("wsload: Run called twice")
+	case r.closed:
+		r.mu.Unlock()
+		return nil
 	}
 	r.started = true
 	r.mu.Unlock()
