@@ -36,10 +36,11 @@
 //     library's goroutine per connection, since the client shares the two
 //     cores with the server it measures. docs/benchmarks.md: with
 //     gorilla/websocket reading each connection, the client took 3.5 s of
-//     CPU, later 2.6 s, at 1,000 subscribers × 500 changes/s, next to the
-//     server's 4.2–4.8 s ("First design"); the edge-triggered reader with
-//     raw system calls takes 1.7 s instead of 1.9–2.0 s for the
-//     level-triggered one at 1,000 × 1,000/s ("A cheaper load client").
+//     CPU over 4 s, later 2.6 s, at 1,000 subscribers × 500 changes/s, next
+//     to the server's 4.2–4.8 s ("First design"); the edge-triggered reader
+//     with raw system calls takes 1.7 s over 5 s, at 1,000 × 1,000/s,
+//     where the level-triggered one took 1.9–2.0 s ("A cheaper load
+//     client").
 //   - Counting change frames and reading their "time" by byte patterns
 //     (sub.go), not by decoding JSON, for the same reason: at a million
 //     frames a second a decode would cost more than the server's work.
