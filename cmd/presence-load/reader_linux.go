@@ -14,190 +14,44 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/presenced/presenced/internal/wsframe"
+	"github.com/presenced/presenced/internal/wsload"
 )
 
-// reader reads many subscribers' sockets from one goroutine with epoll:
-// one epoll_wait for many readable sockets and one read each, no goroutine
-// per connection to wake. The sockets are plain non-blocking file
-// descriptors that Go's own poller never sees (dialStream makes them with
-// system calls), so the runtime gets no wake-ups for them either.
+// reader is one epoll loop (internal/wsload) reading its share of the
+// subscribers' sockets: one epoll_wait for many readable sockets and one
+// read each, no goroutine per connection to wake. The sockets are plain
+// non-blocking file descriptors that Go's own poller never sees
+// (dialStream makes them with system calls), so the runtime gets no
+// wake-ups for them either. Its system calls are Go's, not raw ones: the
+// XMPP users run in this process too, and get the P while the loop waits.
 type reader struct {
-	s    *streams
-	ep   int
-	subs []*wsSub
-	adds chan attach
-	quit chan struct{}
-	done chan struct{}
-}
-
-type attach struct {
-	sub  *wsSub
-	fd   int
-	rest []byte // bytes read past the HTTP response: the first frames
+	s  *streams
+	ws *wsload.Reader
 }
 
 func newReader(s *streams) (*reader, error) {
-	ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	ws, err := wsload.New(wsload.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	return &reader{s: s, ep: ep, adds: make(chan attach, 4096), quit: make(chan struct{}), done: make(chan struct{})}, nil
+	return &reader{s: s, ws: ws}, nil
 }
 
-// add hands a connected socket to the reader.
-func (r *reader) add(sub *wsSub, fd int, rest []byte) {
-	select {
-	case <-r.quit:
-		syscall.Close(fd)
-		return
-	default:
-	}
-	select {
-	case r.adds <- attach{sub, fd, rest}:
-	case <-r.quit:
-		syscall.Close(fd)
-	}
-}
+// add hands a connected socket to the reader, which owns it from then on.
+func (r *reader) add(sub *wsSub, fd int, rest []byte) { r.ws.Add(fd, rest, sub) }
 
-func (r *reader) stop() {
-	select {
-	case <-r.quit:
-	default:
-		close(r.quit)
-	}
-	<-r.done
-}
+// stop ends run and closes every socket.
+func (r *reader) stop() { r.ws.Stop() }
 
 func (r *reader) run() {
-	defer close(r.done)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	events := make([]syscall.EpollEvent, 256)
-	buf := make([]byte, 256<<10)
-	for {
-		select {
-		case <-r.quit:
-			r.closeAll()
-			return
-		default:
-		}
-	attach:
-		for {
-			select {
-			case a := <-r.adds:
-				r.attach(a)
-			default:
-				break attach
-			}
-		}
-		n, err := syscall.EpollWait(r.ep, events, 20)
-		if err != nil && !errors.Is(err, syscall.EINTR) {
-			logf("epoll_wait: %v: the stream reader stops", err)
-			r.closeAll()
-			<-r.quit
-			return
-		}
-		for _, ev := range events[:max(n, 0)] {
-			if int(ev.Pad) >= len(r.subs) {
-				continue
-			}
-			sub := r.subs[ev.Pad]
-			if sub.fd != int(ev.Fd) {
-				continue // an event of a socket closed earlier in this batch
-			}
-			r.read(sub, buf)
-		}
+	if err := r.ws.Run(); err != nil {
+		logf("%v: the stream reader stops", err)
 	}
-}
-
-func (r *reader) attach(a attach) {
-	sub := a.sub
-	sub.fd, sub.attached = a.fd, time.Now()
-	sub.parser, sub.frag, sub.fragging = wsframe.Parser{}, sub.frag[:0], false
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(a.fd), Pad: int32(sub.id)}
-	if err := syscall.EpollCtl(r.ep, syscall.EPOLL_CTL_ADD, a.fd, &ev); err != nil {
-		logf("subscriber %d: epoll_ctl: %v", sub.num, err)
-		syscall.Close(a.fd)
-		sub.fd = -1
-		r.s.dropped(sub)
-		return
-	}
-	if len(a.rest) > 0 && !sub.consume(a.rest) {
-		r.drop(sub)
-	}
-}
-
-// read reads what sub's socket holds (level-triggered: what is left makes
-// the next epoll_wait report it again).
-func (r *reader) read(sub *wsSub, buf []byte) {
-	for {
-		k, err := syscall.Read(sub.fd, buf)
-		switch {
-		case k > 0:
-			if !sub.consume(buf[:k]) {
-				r.drop(sub)
-				return
-			}
-			if k < len(buf) {
-				return
-			}
-		case errors.Is(err, syscall.EINTR):
-		case errors.Is(err, syscall.EAGAIN):
-			return
-		default: // end of stream or an error
-			r.drop(sub)
-			return
-		}
-	}
-}
-
-func (r *reader) drop(sub *wsSub) {
-	_ = syscall.EpollCtl(r.ep, syscall.EPOLL_CTL_DEL, sub.fd, nil)
-	syscall.Close(sub.fd)
-	sub.fd = -1
-	r.s.dropped(sub)
-}
-
-func (r *reader) closeAll() {
-	for _, sub := range r.subs {
-		if sub.fd >= 0 {
-			syscall.Close(sub.fd)
-			sub.fd = -1
-		}
-	}
-	for {
-		select {
-		case a := <-r.adds:
-			syscall.Close(a.fd)
-		default:
-			syscall.Close(r.ep)
-			return
-		}
-	}
-}
-
-// pong answers a ping: a masked control frame, as a client must send.
-// A full socket buffer (EAGAIN) loses it; the server pings again.
-func (r *reader) pong(sub *wsSub, payload []byte) {
-	if len(payload) > 125 {
-		payload = payload[:125]
-	}
-	frame := make([]byte, 0, 6+len(payload))
-	var mask [4]byte
-	_, _ = rand.Read(mask[:])
-	frame = append(frame, 0x8a, 0x80|byte(len(payload)))
-	frame = append(frame, mask[:]...)
-	for i, b := range payload {
-		frame = append(frame, b^mask[i%4])
-	}
-	_, _ = syscall.Write(sub.fd, frame)
 }
 
 // dialStream opens a WebSocket to u (resuming after seq if not 0) with

@@ -1,126 +1,114 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"math/bits"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/procfs"
 )
 
-// hist is a latency histogram in nanoseconds with about 1.6% resolution
-// (64 sub-buckets per power of two, as HDR histograms do), safe for
-// concurrent recording: every bucket is an atomic counter, so readers
-// record without locks and the progress line can take a copy at any time.
+// hist is a latency histogram in nanoseconds: an HDR histogram
+// (hdrhistogram-go, 3 significant digits: 0.1% resolution) and the exact
+// maximum, behind a mutex, since the stream readers, the logins and the
+// progress line use one from several goroutines. The zero value is empty
+// and ready.
 type hist struct {
-	counts [histBuckets]atomic.Uint64
-	max    atomic.Int64
+	mu  sync.Mutex
+	h   *hdrhistogram.Histogram // nil until the first record
+	max int64
 }
 
-const (
-	histSub     = 64
-	histBuckets = 64 * histSub // up to 2^63 ns
-)
+// histMax is the highest value a histogram holds; longer ones (none is
+// expected: logins time out after -login-timeout) count as that, the
+// maximum excepted.
+const histMax = int64(time.Hour)
 
-func bucketOf(v int64) int {
-	if v < 2*histSub {
-		return int(max(v, 0))
-	}
-	e := bits.Len64(uint64(v)) - 7 // keep the 7 top bits: a value in [64, 128)
-	return min((e+1)*histSub+int(uint64(v)>>e)-histSub, histBuckets-1)
-}
-
-// bucketHigh is the largest value bucket b holds.
-func bucketHigh(b int) int64 {
-	if b < 2*histSub {
-		return int64(b)
-	}
-	e := b/histSub - 1
-	m := int64(b%histSub + histSub)
-	return (m+1)<<e - 1
-}
+func newHDR() *hdrhistogram.Histogram { return hdrhistogram.New(1, histMax, 3) }
 
 func (h *hist) record(d int64) {
-	h.counts[bucketOf(d)].Add(1)
-	for {
-		m := h.max.Load()
-		if d <= m || h.max.CompareAndSwap(m, d) {
-			return
-		}
+	v := min(max(d, 0), histMax)
+	h.mu.Lock()
+	if h.h == nil {
+		h.h = newHDR()
 	}
+	_ = h.h.RecordValue(v)
+	h.max = max(h.max, d)
+	h.mu.Unlock()
 }
 
-// histSnap is a copy of a histogram, to subtract and read percentiles from.
+// histSnap is a copy of a histogram, to subtract and read percentiles
+// from. The zero value is empty.
 type histSnap struct {
-	counts []uint64
-	max    int64
+	h   *hdrhistogram.Histogram // nil: empty
+	max int64
 }
 
 func (h *hist) snap() histSnap {
-	s := histSnap{counts: make([]uint64, histBuckets), max: h.max.Load()}
-	for i := range h.counts {
-		s.counts[i] = h.counts[i].Load()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.h == nil {
+		return histSnap{max: h.max}
 	}
-	return s
+	return histSnap{h: hdrhistogram.Import(h.h.Export()), max: h.max}
+}
+
+// combine is a's counts plus sign times b's (histograms made by newHDR,
+// whose counts have one layout; nil is empty).
+func combine(a, b *hdrhistogram.Histogram, sign int64) *hdrhistogram.Histogram {
+	if a == nil && b == nil {
+		return nil
+	}
+	var out *hdrhistogram.Snapshot
+	if a != nil {
+		out = a.Export()
+	} else {
+		out = newHDR().Export()
+	}
+	if b != nil {
+		for i, c := range b.Export().Counts {
+			out.Counts[i] += sign * c
+		}
+	}
+	return hdrhistogram.Import(out)
 }
 
 // since is the histogram of what was recorded after old (max excepted:
 // it stays the overall one).
 func (s histSnap) since(old histSnap) histSnap {
-	out := histSnap{counts: make([]uint64, len(s.counts)), max: s.max}
-	for i := range s.counts {
-		out.counts[i] = s.counts[i]
-		if old.counts != nil {
-			out.counts[i] -= old.counts[i]
-		}
-	}
-	return out
+	return histSnap{h: combine(s.h, old.h, -1), max: s.max}
 }
 
 func (s histSnap) add(o histSnap) histSnap {
-	out := histSnap{counts: make([]uint64, histBuckets), max: max(s.max, o.max)}
-	for i := range out.counts {
-		if s.counts != nil {
-			out.counts[i] += s.counts[i]
-		}
-		if o.counts != nil {
-			out.counts[i] += o.counts[i]
-		}
-	}
-	return out
+	return histSnap{h: combine(s.h, o.h, 1), max: max(s.max, o.max)}
 }
 
 func (s histSnap) total() uint64 {
-	var n uint64
-	for _, c := range s.counts {
-		n += c
-	}
-	return n
-}
-
-// pct is the p-quantile (0 < p <= 1) as the upper bound of its bucket;
-// 0 when empty.
-func (s histSnap) pct(p float64) time.Duration {
-	n := s.total()
-	if n == 0 {
+	if s.h == nil {
 		return 0
 	}
-	rank := uint64(p*float64(n) + 0.5)
-	rank = min(max(rank, 1), n)
-	var seen uint64
-	for i, c := range s.counts {
-		if seen += c; seen >= rank {
-			return time.Duration(min(bucketHigh(i), max(s.max, 0)))
-		}
+	return uint64(s.h.TotalCount())
+}
+
+// pct is the p-quantile (0 < p <= 1) as the highest value of its HDR
+// bucket, at most the maximum; 0 when empty.
+func (s histSnap) pct(p float64) time.Duration {
+	if s.total() == 0 {
+		return 0
 	}
-	return time.Duration(s.max)
+	return time.Duration(min(s.h.ValueAtQuantile(100*p), max(s.max, 0)))
 }
 
 // ms formats a duration in milliseconds with a sensible precision.
@@ -163,30 +151,38 @@ func parseCPUTargets(s string) ([]cpuTarget, error) {
 }
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on every
-// Linux architecture Go supports.
+// Linux architecture Go supports (procfs assumes the same).
 const clockTicks = 100
 
-// procTicks is utime+stime of pid (fields 14 and 15 of /proc/PID/stat).
+// procFS is /proc, through github.com/prometheus/procfs.
+var procFS = sync.OnceValues(procfs.NewDefaultFS)
+
+func proc(pid int) (procfs.Proc, bool) {
+	fs, err := procFS()
+	if err != nil {
+		return procfs.Proc{}, false
+	}
+	p, err := fs.Proc(pid)
+	return p, err == nil
+}
+
+// procTicks is utime+stime of pid (/proc/PID/stat).
 func procTicks(pid int) (uint64, bool) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	p, ok := proc(pid)
+	if !ok {
+		return 0, false
+	}
+	st, err := p.Stat()
 	if err != nil {
 		return 0, false
 	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')') // the command name may hold spaces
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
-	if len(f) < 13 {
-		return 0, false
-	}
-	u, err1 := strconv.ParseUint(f[11], 10, 64)
-	st, err2 := strconv.ParseUint(f[12], 10, 64)
-	return u + st, err1 == nil && err2 == nil
+	return uint64(st.UTime) + uint64(st.STime), true
 }
 
 // treeTicks sums procTicks over pid and its living descendants, per pid.
+// The children are read from /proc/PID/task/*/children, which procfs has
+// no reader for (finding them by every process's parent would read all
+// of /proc at each sample).
 func treeTicks(pid int, into map[int]uint64) {
 	t, ok := procTicks(pid)
 	if !ok {
@@ -237,38 +233,29 @@ func sampleCPU(targets []cpuTarget) cpuSample {
 // nice and system in /proc/stat; not interrupts, which the kernel may not
 // charge to any process), in clock ticks.
 func machineBusy() uint64 {
-	data, err := os.ReadFile("/proc/stat")
+	fs, err := procFS()
 	if err != nil {
 		return 0
 	}
-	line, _, _ := strings.Cut(string(data), "\n")
-	f := strings.Fields(line)
-	if len(f) < 8 || f[0] != "cpu" {
+	st, err := fs.Stat()
+	if err != nil {
 		return 0
 	}
-	var busy uint64
-	for i, v := range f[1:] {
-		n, _ := strconv.ParseUint(v, 10, 64)
-		if i < 3 {
-			busy += n
-		}
-	}
-	return busy
+	c := st.CPUTotal // in seconds: ticks / clockTicks
+	return uint64(math.Round((c.User + c.Nice + c.System) * clockTicks))
 }
 
 // procWrites is the write system calls pid made (syscw in /proc/PID/io).
 func procWrites(pid int) uint64 {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	p, ok := proc(pid)
+	if !ok {
+		return 0
+	}
+	pio, err := p.IO()
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "syscw:"); ok {
-			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-			return n
-		}
-	}
-	return 0
+	return pio.SyscW
 }
 
 // growth is how much a counter of key's processes grew between a and b:
@@ -320,31 +307,42 @@ func scrape(ctx context.Context, url string) promCounts {
 	if resp.StatusCode != http.StatusOK {
 		return pc
 	}
-	sc := bufio.NewScanner(io.LimitReader(resp.Body, 64<<20))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		name := line[:i]
-		switch {
-		case strings.HasPrefix(name, "presence_component_stanzas_total{") && strings.Contains(name, `stanza="presence"`):
-			pc.presenceIn += v
-		case name == "presence_tracker_events_total":
-			pc.events = v
-		case strings.HasPrefix(name, "presence_component_presence_limited_total"):
-			pc.limited += v
+	return parseProm(io.LimitReader(resp.Body, 64<<20))
+}
+
+// parseProm reads the counters out of Prometheus's text format
+// (expfmt's parser); ok is false when the text does not parse.
+func parseProm(r io.Reader) promCounts {
+	var pc promCounts
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		return pc
+	}
+	for _, m := range families["presence_component_stanzas_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "stanza" && l.GetValue() == "presence" {
+				pc.presenceIn += value(m)
+			}
 		}
 	}
-	pc.ok = sc.Err() == nil
+	for _, m := range families["presence_tracker_events_total"].GetMetric() {
+		pc.events += value(m)
+	}
+	for _, m := range families["presence_component_presence_limited_total"].GetMetric() {
+		pc.limited += value(m)
+	}
+	pc.ok = true
 	return pc
+}
+
+// value is a sample's value, whatever its family's type.
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	}
+	return m.GetUntyped().GetValue()
 }

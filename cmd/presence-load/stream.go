@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/wsframe"
+	"github.com/presenced/presenced/internal/wsload"
 )
 
 // streamStats are the WebSocket side's counters.
@@ -90,15 +91,12 @@ type streams struct {
 	wg       sync.WaitGroup
 }
 
-// wsSub is one subscriber. Its fields are its reader's alone.
+// wsSub is one subscriber, the handler of its connections (wsload.Handler).
+// Its fields are its reader's alone, but for attached, which connect sets
+// before it hands a connection over.
 type wsSub struct {
 	r        *reader
 	num      int // among all subscribers
-	id       int // index in r.subs
-	fd       int // -1 while not connected
-	parser   wsframe.Parser
-	frag     []byte // a fragmented message so far
-	fragging bool
 	lastSeq  uint64
 	haveSeq  bool
 	ready    bool    // got its first snapshot
@@ -118,7 +116,6 @@ func newStreams(ctx context.Context, o *options, mono func() int64, index *userI
 		r, err := newReader(s)
 		if err != nil {
 			for _, r := range s.readers { // none has subscribers yet
-				go r.run()
 				r.stop()
 			}
 			cancel()
@@ -128,8 +125,7 @@ func newStreams(ctx context.Context, o *options, mono func() int64, index *userI
 	}
 	for i := range o.Subscribers {
 		r := s.readers[i%len(s.readers)]
-		sub := &wsSub{r: r, num: i, id: len(r.subs), fd: -1, seen: make([]int64, len(index.logoutAt))}
-		r.subs = append(r.subs, sub)
+		sub := &wsSub{r: r, num: i, seen: make([]int64, len(index.logoutAt))}
 		s.subs = append(s.subs, sub)
 	}
 	for _, r := range s.readers {
@@ -175,6 +171,7 @@ func (s *streams) connect(ctx context.Context, sub *wsSub, seq uint64, attempts 
 		fd, rest, err := dialStream(ctx, s.u, s.o.Token, seq, 30*time.Second)
 		<-s.dials
 		if err == nil {
+			sub.attached = time.Now()
 			sub.r.add(sub, fd, rest)
 			return
 		}
@@ -244,41 +241,36 @@ func streamQuery(u *url.URL, seq uint64) string {
 
 // --- frames ----------------------------------------------------------------
 
-// consume parses server frames (wsframe) from data, carrying an incomplete
-// one over to the next read. It returns false when the server closed the
-// stream or sent something that is not WebSocket.
-func (sub *wsSub) consume(data []byte) bool {
-	open := true
-	err := sub.parser.Feed(data, func(fin bool, opcode byte, payload []byte) bool {
-		switch opcode {
-		case wsframe.Text, wsframe.Continuation:
-			if opcode == wsframe.Text && fin && !sub.fragging {
-				sub.message(payload)
-				break
-			}
-			sub.frag = append(sub.frag, payload...)
-			sub.fragging = !fin
-			if fin {
-				sub.message(sub.frag)
-				sub.frag = sub.frag[:0]
-			}
-		case wsframe.Close:
-			code := 1005
-			if len(payload) >= 2 {
-				code = int(payload[0])<<8 | int(payload[1])
-			}
-			sub.r.s.st.closed(code)
-			open = false
-		case wsframe.Ping: // answer with a pong
-			sub.r.pong(sub, payload)
+// Message handles one message of sub's stream (wsload joined its
+// fragments): a text message is a snapshot, a change or a changes batch;
+// a close frame ends the stream, a ping is answered.
+func (sub *wsSub) Message(c *wsload.Conn, opcode byte, payload []byte) bool {
+	switch opcode {
+	case wsframe.Text:
+		sub.message(payload)
+	case wsframe.Close:
+		code := 1005
+		if len(payload) >= 2 {
+			code = int(payload[0])<<8 | int(payload[1])
 		}
-		return open
-	})
-	if err != nil {
-		sub.r.s.st.closed(-1) // nonsense: give the connection up
+		sub.r.s.st.closed(code)
 		return false
+	case wsframe.Ping:
+		_ = c.Pong(payload) // a full socket loses it; the server pings again
 	}
-	return open
+	return true
+}
+
+// Closed is called by the reader when sub's stream ended (the reader
+// closed its socket): it reconnects.
+func (sub *wsSub) Closed(_ *wsload.Conn, err error) {
+	switch {
+	case errors.Is(err, wsframe.ErrBadFrame):
+		sub.r.s.st.closed(-1) // nonsense: the connection was given up
+	case errors.Is(err, wsload.ErrAttach):
+		logf("subscriber %d: %v", sub.num, err)
+	}
+	sub.r.s.dropped(sub)
 }
 
 var (
