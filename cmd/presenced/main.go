@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/presenced/presenced/internal/app"
@@ -21,7 +20,7 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "provision" {
 		os.Exit(provision(os.Args[2:], os.Getenv, os.Stdin, os.Stderr))
 	}
-	opts, err := parseOptions(os.Args[1:], os.Getenv, os.Stderr)
+	opts, err := app.ParseSettings(os.Args[1:], os.Getenv, os.Stderr)
 	if err == flag.ErrHelp {
 		os.Exit(0)
 	}
@@ -64,14 +63,4 @@ func migrate(args []string, getenv func(string) string, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "presenced migrate: schema at version %d; applied now: %v\n", pgstore.SchemaVersion(), applied)
 	return 0
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/presenced/presenced/internal/app"
 	"mellium.im/xmpp/jid"
 )
 
@@ -20,7 +21,7 @@ import (
 // JIDs from stdin, one per line. For many users at once, the SQL recipe in
 // docs/setup-mongooseim.md writes MongooseIM's tables directly.
 func provision(args []string, getenv func(string) string, stdin io.Reader, stderr io.Writer) int {
-	o, users, err := parseArgs("presenced provision", args, getenv, stderr)
+	o, users, err := app.ParseArgs("presenced provision", args, getenv, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "presenced provision:", err)
 		return 2

@@ -3,10 +3,13 @@
 // reconciler, the HTTP bridge, the timers and the metrics endpoint from
 // one Config, and runs them.
 //
-// cmd/presenced only parses settings into a Config and calls Run; tests
-// and tools start a whole presenced in-process with New, Start and Stop
-// (as nats-server's RunServer does), and read Addr for the port the
-// system chose. Nothing else in the project imports the adapters and the
+// cmd/presenced only parses settings into a Config (ParseSettings: flags,
+// environment, TOML file, defaults; settings.go is the one table of them,
+// from which docs/configuration.md is generated) and calls Run; tests and
+// tools start a whole presenced in-process with New, Start and Stop (as
+// nats-server's RunServer does), from a Config or from the same settings
+// an operator gives the binary, and read Addr for the port the system
+// chose. Nothing else in the project imports the adapters and the
 // core together, so the import arrows stay one way: presence knows no
 // adapter, store knows presence, component and bridge are adapters around
 // the core, and only this package knows them all.

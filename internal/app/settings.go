@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"errors"
@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
-
-	"github.com/presenced/presenced/internal/app"
 )
 
 // Every setting of presenced is one entry of settings: a flag, an
@@ -45,7 +43,7 @@ type setting struct {
 	// positive: a duration or number must be > 0 (else >= 0).
 	positive bool
 	// zeroOff: 0 on the command line turns the feature off, which
-	// app.Config, whose zero values mean the defaults, says with -1.
+	// Config, whose zero values mean the defaults, says with -1.
 	zeroOff bool
 	// check, if set, vets a string setting.
 	check func(string) error
@@ -57,7 +55,7 @@ func (s setting) env() string {
 }
 
 // settings lists every setting, writing into o (and level).
-func settings(o *app.Config, level *string) []setting {
+func settings(o *Config, level *string) []setting {
 	return []setting{
 		{key: "jid", help: "component JID, e.g. presence.example.org; required", dst: &o.JID, group: "XMPP server"},
 		{key: "secret", help: "the component listener's shared secret; required", dst: &o.Secret, group: "XMPP server"},
@@ -112,21 +110,26 @@ func settings(o *app.Config, level *string) []setting {
 	}
 }
 
-// parseOptions reads the settings from args (flags), getenv and the file
-// named by -config or PRESENCED_CONFIG. Errors name the flag, variable or
-// file key the bad value came from.
-func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (app.Config, error) {
-	o, rest, err := parseArgs("presenced", args, getenv, stderr)
+// ParseSettings reads presenced's settings from args (the command line's
+// flags), getenv (the environment) and the TOML file named by -config or
+// PRESENCED_CONFIG, over the defaults, into a Config that Validate
+// accepts, with a Logger writing text to stderr at -log-level. Usage and
+// flag errors go to stderr; -help returns flag.ErrHelp. Other errors name
+// the flag, variable or file key the bad value came from. cmd/presenced
+// calls it, and so do tests that start a presenced in-process the way an
+// operator configures one.
+func ParseSettings(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	o, rest, err := ParseArgs("presenced", args, getenv, stderr)
 	if err == nil && len(rest) > 0 {
 		err = fmt.Errorf("unexpected arguments: %s", strings.Join(rest, " "))
 	}
 	return o, err
 }
 
-// parseArgs is parseOptions for a command that takes arguments after its
-// flags; it returns them.
-func parseArgs(name string, args []string, getenv func(string) string, stderr io.Writer) (app.Config, []string, error) {
-	var o app.Config
+// ParseArgs is ParseSettings for a command named name that takes
+// arguments after its flags (presenced provision USER...); it returns them.
+func ParseArgs(name string, args []string, getenv func(string) string, stderr io.Writer) (Config, []string, error) {
+	var o Config
 	var level string
 	all := settings(&o, &level)
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -315,13 +318,13 @@ func kindWord(k kind) string {
 // reference renders the settings as the Markdown of
 // docs/configuration.md.
 func reference() string {
-	var o app.Config
+	var o Config
 	var level string
 	var b strings.Builder
 	b.WriteString(`# Configuration reference
 
-<!-- Generated from cmd/presenced/config.go by
-     go test ./cmd/presenced -run TestConfigurationReference -update
+<!-- Generated from internal/app/settings.go by
+     go test ./internal/app -run TestConfigurationReference -update
      Do not edit by hand. -->
 
 Every setting is a flag, an environment variable and a key of the TOML
@@ -360,4 +363,15 @@ max-resources = 16
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s (%s) |\n", s.key, s.env(), def, s.help, kindWord(s.kind))
 	}
 	return b.String()
+}
+
+// splitList splits a comma-separated setting, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }

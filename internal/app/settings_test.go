@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"flag"
@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/presenced/presenced/internal/app"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/configuration.md from the settings table")
@@ -41,12 +39,12 @@ metrics = ""
 		args    []string
 		env     map[string]string
 		wantErr string
-		check   func(app.Config) bool
+		check   func(Config) bool
 	}{
-		{"env only", nil, base, "", func(o app.Config) bool {
+		{"env only", nil, base, "", func(o Config) bool {
 			return o.JID == "presence.localhost" && o.Secret == "s3" && o.HTTP == "127.0.0.1:9" && o.Server == "127.0.0.1:8888" && o.ProbeWait == 5*time.Second
 		}},
-		{"flag wins over env", []string{"-secret", "flag", "-probe-wait", "250ms"}, base, "", func(o app.Config) bool {
+		{"flag wins over env", []string{"-secret", "flag", "-probe-wait", "250ms"}, base, "", func(o Config) bool {
 			return o.Secret == "flag" && o.ProbeWait == 250*time.Millisecond
 		}},
 		{"missing jid", nil, nil, "-jid (PRESENCED_JID) is required", nil},
@@ -55,17 +53,17 @@ metrics = ""
 		{"bad duration", []string{"-probe-wait", "soon"}, base, "-probe-wait", nil},
 		{"bad level", []string{"-log-level", "loud"}, base, "-log-level", nil},
 		{"stray argument", []string{"extra"}, base, "unexpected arguments", nil},
-		{"file", []string{"-config", good}, nil, "", func(o app.Config) bool {
+		{"file", []string{"-config", good}, nil, "", func(o Config) bool {
 			return o.JID == "presence.localhost" && o.Secret == "from-file" && len(o.Admins) == 2 &&
 				o.PingInterval == 2*time.Minute && o.MaxResources == 16 && o.RatePerSecond == 2.5 && o.ProbeWait == 5*time.Second
 		}},
-		{"file from the environment", nil, map[string]string{"PRESENCED_CONFIG": good}, "", func(o app.Config) bool {
+		{"file from the environment", nil, map[string]string{"PRESENCED_CONFIG": good}, "", func(o Config) bool {
 			return o.Secret == "from-file"
 		}},
-		{"environment over file", []string{"-config", good}, map[string]string{"PRESENCED_SECRET": "env"}, "", func(o app.Config) bool {
+		{"environment over file", []string{"-config", good}, map[string]string{"PRESENCED_SECRET": "env"}, "", func(o Config) bool {
 			return o.Secret == "env"
 		}},
-		{"flag over environment over file", []string{"-config", good, "-max-resources", "4"}, map[string]string{"PRESENCED_MAX_RESOURCES": "8"}, "", func(o app.Config) bool {
+		{"flag over environment over file", []string{"-config", good, "-max-resources", "4"}, map[string]string{"PRESENCED_MAX_RESOURCES": "8"}, "", func(o Config) bool {
 			return o.MaxResources == 4
 		}},
 		{"unknown key", []string{"-config", writeConfig(t, "jid = \"presence.localhost\"\npingg-interval = \"5s\"\n")}, nil, `unknown key "pingg-interval"`, nil},
@@ -77,22 +75,22 @@ metrics = ""
 		{"syntax", []string{"-config", writeConfig(t, "jid = \n")}, nil, "line 1", nil},
 		{"missing file", []string{"-config", "/nonexistent/presenced.toml"}, nil, "-config", nil},
 		{"ejabberd API", []string{"-ejabberd-api", "http://127.0.0.1:5281/api", "-ejabberd-api-user", "presenced@localhost", "-reconcile-interval", "1m"},
-			map[string]string{"PRESENCED_JID": "presence.localhost", "PRESENCED_SECRET": "s", "PRESENCED_EJABBERD_API_PASSWORD": "pw"}, "", func(o app.Config) bool {
+			map[string]string{"PRESENCED_JID": "presence.localhost", "PRESENCED_SECRET": "s", "PRESENCED_EJABBERD_API_PASSWORD": "pw"}, "", func(o Config) bool {
 				return o.Ejabberd.URL == "http://127.0.0.1:5281/api" && o.Ejabberd.User == "presenced@localhost" && o.Ejabberd.Password == "pw" &&
 					o.ReconcileInterval == time.Minute && o.MongooseIM.Endpoint == ""
 			}},
 		{"two session sources", []string{"-ejabberd-api", "http://127.0.0.1:5281/api", "-mongooseim-graphql", "http://127.0.0.1:5551/api/graphql"}, base,
 			"set one of them", nil},
-		{"flush interval: the default", nil, base, "", func(o app.Config) bool {
+		{"flush interval: the default", nil, base, "", func(o Config) bool {
 			return o.StreamFlushInterval == 25*time.Millisecond
 		}},
-		{"flush interval: 0 turns the pause off, as app.Config says it", []string{"-stream-flush-interval", "0"}, base, "", func(o app.Config) bool {
+		{"flush interval: 0 turns the pause off, as Config says it", []string{"-stream-flush-interval", "0"}, base, "", func(o Config) bool {
 			return o.StreamFlushInterval < 0
 		}},
 		{"bad env names the variable", nil, map[string]string{"PRESENCED_JID": "presence.localhost", "PRESENCED_SECRET": "s", "PRESENCED_USER_RATE": "0"}, "PRESENCED_USER_RATE: not a positive whole number", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			o, err := parseOptions(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			o, err := ParseSettings(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -121,6 +119,6 @@ func TestConfigurationReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(want) != got {
-		t.Fatal("docs/configuration.md is out of date: go test ./cmd/presenced -run TestConfigurationReference -update")
+		t.Fatal("docs/configuration.md is out of date: go test ./internal/app -run TestConfigurationReference -update")
 	}
 }
