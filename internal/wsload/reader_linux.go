@@ -66,9 +66,10 @@ type Reader struct {
 }
 
 type attach struct {
-	fd   int
-	rest []byte
-	h    Handler
+	fd    int
+	rest  []byte
+	h     Handler
+	owned bool // the Reader closes fd (Add), or the caller does (Lend)
 }
 
 // New returns a Reader with its epoll set; Run reads it.
@@ -86,14 +87,24 @@ func New(o Options) (*Reader, error) {
 // ends or the Reader stops; after Stop, Add closes it at once. rest is
 // what was read past the handshake (the first frames), handled before the
 // socket is read; the Reader keeps it. Safe for concurrent use.
-func (r *Reader) Add(fd int, rest []byte, h Handler) {
+func (r *Reader) Add(fd int, rest []byte, h Handler) { r.add(attach{fd, rest, h, true}) }
+
+// Lend is Add for a socket the caller keeps open (as an *os.File, say):
+// the Reader reads it the same way, but never closes it. When the
+// connection ends, or at Stop, it only takes fd out of its epoll set; the
+// caller closes fd once Closed was called or Stop returned.
+func (r *Reader) Lend(fd int, rest []byte, h Handler) { r.add(attach{fd, rest, h, false}) }
+
+func (r *Reader) add(a attach) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		syscall.Close(fd)
+		if a.owned {
+			syscall.Close(a.fd)
+		}
 		return
 	}
-	r.pending = append(r.pending, attach{fd, rest, h})
+	r.pending = append(r.pending, a)
 	r.adds.Store(true)
 	r.mu.Unlock()
 }
@@ -183,15 +194,16 @@ func (r *Reader) closeLocked() {
 		return
 	}
 	r.closed = true
-	for fd, c := range r.conns {
+	for _, c := range r.conns {
 		if c != nil {
-			syscall.Close(fd)
-			c.closed = true
+			c.release(r.ep)
 		}
 	}
 	r.conns = nil
 	for _, a := range r.pending {
-		syscall.Close(a.fd)
+		if a.owned {
+			syscall.Close(a.fd)
+		}
 	}
 	r.pending = nil
 	syscall.Close(r.ep)
@@ -224,7 +236,7 @@ func (r *Reader) attachPending() {
 // its handshake. Edge-triggered, the socket is reported once if it holds
 // data already, and again only when more arrives: read drains it.
 func (r *Reader) attach(a attach) {
-	c := &Conn{fd: a.fd, h: a.h}
+	c := &Conn{fd: a.fd, h: a.h, owned: a.owned}
 	if err := syscall.SetNonblock(a.fd, true); err != nil {
 		r.fail(c, fmt.Errorf("%w: %w", ErrAttach, os.NewSyscallError("fcntl", err)))
 		return
@@ -275,17 +287,25 @@ func (r *Reader) read(c *Conn, events uint32, buf []byte) {
 	}
 }
 
-// drop closes c's socket, forgets it, and tells its handler.
+// drop releases c's socket, forgets it, and tells its handler.
 func (r *Reader) drop(c *Conn, err error) {
-	_ = syscall.EpollCtl(r.ep, syscall.EPOLL_CTL_DEL, c.fd, nil)
 	r.conns[c.fd] = nil
 	r.fail(c, err)
 }
 
 func (r *Reader) fail(c *Conn, err error) {
-	syscall.Close(c.fd)
-	c.closed = true
+	c.release(r.ep)
 	c.h.Closed(c, err)
+}
+
+// release takes c's socket out of the epoll set ep (closing it would not,
+// while a duplicate of it is open) and closes it unless it was lent.
+func (c *Conn) release(ep int) {
+	_ = syscall.EpollCtl(ep, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	if c.owned {
+		syscall.Close(c.fd)
+	}
+	c.closed = true
 }
 
 // Pong answers a ping with payload: a masked control frame, as a client

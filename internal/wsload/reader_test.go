@@ -562,3 +562,72 @@ func BenchmarkReader(b *testing.B) {
 		})
 	}
 }
+
+// A lent socket is read like another, but stays open: when its
+// connection ends and at Stop.
+func TestLend(t *testing.T) {
+	open := func(fd int) bool {
+		_, err := unixFcntl(fd)
+		return err == nil
+	}
+	forModes(t, func(t *testing.T, o Options) {
+		r, err := New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- r.Run() }()
+
+		// Ended by the handler (a close frame): Closed, the socket open.
+		fd1, peer1 := pair(t)
+		defer syscall.Close(fd1)
+		h1 := newRecorder()
+		r.Lend(fd1, text("rest"), h1)
+		write(t, peer1, wsframe.AppendClose(nil, 1000, ""))
+		if err := h1.waitClosed(t); err != nil {
+			t.Fatalf("Closed(%v)", err)
+		}
+		if got := h1.wait(t, 2); got[0] != (msg{wsframe.Text, "rest"}) {
+			t.Fatalf("messages %v", got)
+		}
+		if !open(fd1) {
+			t.Fatal("a lent socket was closed when its connection ended")
+		}
+		// No longer read: what comes stays in the socket.
+		write(t, peer1, text("unread"))
+		time.Sleep(30 * time.Millisecond)
+		if n := len(h1.wait(t, 2)); n != 2 {
+			t.Fatalf("%d messages from a connection that ended", n)
+		}
+
+		// Open at Stop: still open after it.
+		fd2, peer2 := pair(t)
+		defer syscall.Close(fd2)
+		h2 := newRecorder()
+		r.Lend(fd2, nil, h2)
+		write(t, peer2, text("x"))
+		h2.wait(t, 1)
+		r.Stop()
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if !open(fd2) {
+			t.Fatal("a lent socket was closed by Stop")
+		}
+		fd3, _ := pair(t)
+		defer syscall.Close(fd3)
+		r.Lend(fd3, nil, h2) // after Stop: left alone
+		if !open(fd3) {
+			t.Fatal("a socket lent after Stop was closed")
+		}
+	})
+}
+
+// unixFcntl is fcntl(fd, F_GETFD): an error when fd is not open.
+func unixFcntl(fd int) (int, error) {
+	r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
+}

@@ -36,8 +36,9 @@ type Handler interface {
 	// Returning false closes the connection (then Closed is called with a
 	// nil error).
 	Message(c *Conn, opcode byte, payload []byte) bool
-	// Closed tells that the Reader closed the connection's socket and
-	// forgot it: err is io.EOF when the server ended the stream, nil when
+	// Closed tells that the Reader closed the connection's socket (or,
+	// for a socket lent by Reader.Lend, stopped reading it) and forgot it:
+	// err is io.EOF when the server ended the stream, nil when
 	// Message returned false, wsframe.ErrBadFrame for bytes that are not
 	// server frames, an error that wraps ErrAttach when the socket could
 	// not be added to epoll, else the read's error. It is not called for
@@ -59,6 +60,7 @@ type Conn struct {
 	// no fragmented message is open).
 	msg    []byte
 	op     byte
+	owned  bool // the Reader closes fd (Add, not Lend)
 	closed bool
 }
 
