@@ -56,7 +56,7 @@ type Reader struct {
 	mu       sync.Mutex
 	pending  []attach // added, not attached yet (Run attaches them)
 	started  bool     // Run was called
-	closed   bool     // everything is closed: Add closes what it gets
+	closed   bool     // everything is closed: Add closes what it gets, Lend ignores it
 	quitOnce sync.Once
 	quit     chan struct{}
 	done     chan struct{} // Run returned, or Stop cleaned up without it
@@ -91,8 +91,9 @@ func (r *Reader) Add(fd int, rest []byte, h Handler) { r.add(attach{fd, rest, h,
 
 // Lend is Add for a socket the caller keeps open (as an *os.File, say):
 // the Reader reads it the same way, but never closes it. When the
-// connection ends, or at Stop, it only takes fd out of its epoll set; the
-// caller closes fd once Closed was called or Stop returned.
+// connection ends, or at Stop, it only takes fd out of its epoll set
+// (after Stop, Lend ignores fd); the caller closes fd once Closed was
+// called or Stop returned.
 func (r *Reader) Lend(fd int, rest []byte, h Handler) { r.add(attach{fd, rest, h, false}) }
 
 func (r *Reader) add(a attach) {
@@ -173,8 +174,9 @@ func (r *Reader) Run() error {
 	}
 }
 
-// Stop ends Run and closes every connection (no Closed call) and the epoll
-// set, and returns once Run has returned; a Reader whose Run never started
+// Stop ends Run and closes every connection (no Closed call; a lent
+// socket is only taken out of the epoll set) and the epoll set, and
+// returns once Run has returned; a Reader whose Run never started
 // is cleaned up at once. Safe to call more than once.
 func (r *Reader) Stop() {
 	r.quitOnce.Do(func() { close(r.quit) })
