@@ -16,15 +16,16 @@
 // Wire types are separate from the core's types, so the core can change
 // without breaking clients, and JSON tags stay out of the presence package.
 // The stream has one subscription to the tracker (the hub, hub.go), which
-// encodes and frames each change once and, at most once per flush
-// interval, queues the changes since the last flush as one batch for every
-// connection; a filtered connection filters for itself, and the
-// connections that see everything share the batch's bytes. A write costs
-// about the same whatever it carries, so the interval (stretched under a
-// heavy fan-out) is what bounds the CPU of a delivery. A connection costs
-// one reader goroutine while idle. Its writes come from a pool of workers
-// doing non-blocking writes (pool.go, rawwrite.go), and from a goroutine of its own
-// only while its socket is full. Alternatives measured
+// encodes each change once and, at most once per flush interval, queues
+// the changes since the last flush as one batch for every connection; a
+// filtered connection filters for itself, and the connections that see
+// everything share the batch's bytes, framed once (the wire layer, below).
+// A write costs about the same whatever it carries, so the interval
+// (stretched under a heavy fan-out) is what bounds the CPU of a delivery.
+// A connection costs one reader goroutine while idle. Its writes come from
+// a pool of workers doing non-blocking writes (pool.go, rawwrite.go), and
+// from a goroutine of its own only while its socket is full (drain.go).
+// Alternatives measured
 // (docs/benchmarks.md): a Subscription per connection (every connection
 // encodes every change); a writer goroutine per connection, long-lived (a
 // stack per idle client) or started per change (at 10,000 clients, more
@@ -69,4 +70,50 @@
 // weighed (custom handlers, a wrapped net.Conn, a write lock).
 // Routes are matched by path only, then by method inside, so that unknown
 // methods get a JSON 405 with an Allow header instead of net/http's text.
+//
+// # The wire layer
+//
+// What a stream client reads is made in three layers, each in one place.
+// The messages' JSON: wire.go (change, "changes", snapshot, error), pinned
+// byte for byte by golden files (testdata/stream_*.golden), with a test of
+// the keys the load tools scan for, since they read the bytes instead of
+// decoding them. The frames: internal/wsframe, which writes server frames
+// (AppendHeader, AppendFrame, AppendClose) as well as it reads client
+// ones; the bridge builds no frame bytes itself. The socket: the writers
+// (pool.go, rawwrite.go, drain.go), which take from a connection's queue
+// (queue.go: push, and the taking that filters and picks whole batches)
+// and frame with framed.go.
+//
+// The hub hands out transport-neutral batches: a hubEvent holds the change
+// message's JSON and what a connection filters by (seq, user, show), and
+// no frame. The frames that are the same for many connections are the
+// transport's cache: a batch that connections seeing everything get whole
+// is framed once, by the first writer that sends it, into the batch's
+// framedBatch (hubBatch.wire, framed.go), in one allocation; a filtered
+// connection's changes are framed in its writer's buffer, kept from one
+// write to the next, so a delivery allocates nothing.
+//
+// Alternatives considered. The socket owner as a package of its own: its
+// two state machines (drainFast, drain) read and change most of
+// streamConn (queue, filter, seq, visible, inbox, resync, slow, closed,
+// the snapshot), so the package would need them exported, or an interface
+// as wide, for one caller; it stays in package bridge, in its own files.
+// The messages' JSON as a package (bridge/internal/wire): the stream's
+// messages share user and resource shapes with REST (json.go), the tests
+// decode the stream into those types, and codes_test.go finds the error
+// codes in errorFrame literals, so it would export all of them for one
+// importer; the load tools, which scan bytes for speed, would gain nothing
+// from its types, so what they scan is guarded by wire_test.go. The
+// framed batch in a cache keyed by batch rather than in the batch: a
+// lookup and a lock per delivery, and an eviction. Each change framed at
+// publish and the frame shared, as the hub did (hubEvent.wire): one
+// allocation per change, though most go out inside a "changes" message,
+// to spare a filtered client's writer a copy of a few hundred bytes next
+// to a write(2) of about 10 µs. A "changes" message marshalled from
+// json.RawMessage: it would check and copy every change again; it is
+// written around the encoded changes instead, its length (changesLen)
+// known first so that the header goes in front without a second copy.
+// Measured against the build before: no change in speed beyond the
+// noise, and fewer bytes and allocations per round (docs/benchmarks.md,
+// "Wire layer (issue 14)").
 package bridge

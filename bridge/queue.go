@@ -32,8 +32,8 @@ func (c *streamConn) push(b *hubBatch) bool {
 const maxJoin = 256 << 10
 
 // wholeLocked reports whether the first queued batch goes to c whole, as
-// its shared bytes (hubBatch.wire): c sees every change, has begun none of the batch and
-// has none of its changes yet. The queue is not empty; c.mu is held.
+// its shared bytes (hubBatch.wire): c sees every change, has begun none
+// of the batch and has none of its changes yet. The queue is not empty; c.mu is held.
 func (c *streamConn) wholeLocked() bool {
 	return c.filter.all && c.qpos == 0 && c.queue[0].events[0].seq > c.seq
 }

@@ -79,9 +79,8 @@ func (c *streamConn) drainFast(w *fastWriter) {
 			c.pending = data[max(w.n, 0):]
 			if len(w.buf) > 0 && unsafe.SliceData(data) == unsafe.SliceData(w.buf) {
 				// Built in this worker's buffer: copy. Anything else
-				// (a batch's shared bytes, a change's frame, a ping)
-				// never changes and is kept as it is, not copied once
-				// per stalled client.
+				// (a batch's shared bytes, a ping) never changes and is
+				// kept as it is, not copied once per stalled client.
 				c.pending = append([]byte(nil), c.pending...)
 			}
 			go c.drain()

@@ -160,7 +160,11 @@ func TestWireScanContract(t *testing.T) {
 		if st, _ := scanString(m[max(i, 0):], `"status":"`); i < 0 || st != ev.Resource.Status {
 			t.Errorf("%s: resource status %q, want %q", ev.Kind, st, ev.Resource.Status)
 		}
-		// presenced-fanout samples the latency from the change's time.
+		// presenced-fanout samples the latency from every time in a
+		// message: the change's own, and no other field of that name.
+		if n := bytes.Count(m, []byte(`"time":"`)); n != 1 {
+			t.Errorf("%s: %d times", ev.Kind, n)
+		}
 		if ts, _ := scanString(m, `"time":"`); ts == "" {
 			t.Errorf("%s: no time", ev.Kind)
 		} else if tm, err := time.Parse(time.RFC3339Nano, ts); err != nil || !tm.Equal(ev.Time) {
