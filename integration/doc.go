@@ -1,13 +1,23 @@
 //go:build integration
 
 // Package integration holds presenced's end-to-end tests against real
-// servers: a private ejabberd started by scripts/ejabberd, the presenced
-// binary built from this tree, and real XMPP clients (internal/xmppclient)
-// whose presence is checked through the REST API and the WebSocket stream.
+// servers: a private ejabberd started by scripts/ejabberd, presenced built
+// from this tree, and real XMPP clients (internal/xmppclient) whose
+// presence is checked through the REST API and the WebSocket stream. The
+// files carry the build tag integration: `go test ./...` leaves them out,
+// scripts/test runs them.
+//
+// presenced runs in-process (internal/app's App, configured by
+// app.ParseSettings from the environment an operator would give the
+// binary), so the test binary's race detector watches it too. The tests
+// that need a separate process use the binary TestMain builds: the one
+// that kills presenced with SIGKILL, the one that measures its memory, and
+// `presenced migrate`.
 //
 // faults_test.go runs one fault each under load (users logging in and out
 // and changing status all the time): ejabberd killed, PostgreSQL stopped
-// for 30 s, presenced killed, stuck WebSocket consumers, a user flapping
+// for 30 s (each on a server of the test's own, so the other tests never
+// see it), presenced killed, stuck WebSocket consumers, a user flapping
 // 1,000 times a second; then checks that presenced and the database hold
 // exactly what the users last did (docs/reliability.md).
 //
@@ -19,7 +29,8 @@
 // cannot be started is a failure, in CI and anywhere else.
 //
 // The presenced binary is built with the race detector; PRESENCED_NORACE=1
-// builds it without, for measuring (see docs/benchmarks.md).
+// builds it without, for measuring (see docs/benchmarks.md). The
+// in-process presenced has the race detector when the tests do (-race).
 //
 // Set PRESENCED_KEEP_LOGS=1 to print the logs of presenced and ejabberd
 // after a passing run too.

@@ -447,7 +447,7 @@ func TestFaultDatabaseStoppedUnderLoad(t *testing.T) {
 func TestFaultPresencedKilledUnderLoad(t *testing.T) {
 	users := ensureLoadUsers(t)
 	dbURL := freshDatabase(t)
-	d := startPresenced(t, "PRESENCED_STORE="+dbURL)
+	d := startPresencedProcess(t, "PRESENCED_STORE="+dbURL) // a process: SIGKILL
 	d.waitConnected(t, 1)
 	ch := startChurn(t, users, 100*time.Millisecond, "")
 	time.Sleep(3 * time.Second)
@@ -467,7 +467,9 @@ func TestFaultPresencedKilledUnderLoad(t *testing.T) {
 // memory stays bounded.
 func TestFaultStuckConsumers(t *testing.T) {
 	users := ensureLoadUsers(t)
-	d := startPresenced(t, "PRESENCED_STREAM_QUEUE=256") // fills within the test on a slow machine too
+	// A process, whose memory the test measures; the queue fills within
+	// the test on a slow machine too.
+	d := startPresencedProcess(t, "PRESENCED_STREAM_QUEUE=256")
 	d.waitConnected(t, 1)
 	dialer := websocket.Dialer{NetDialContext: (&net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		return c.Control(func(fd uintptr) {

@@ -24,6 +24,7 @@ import (
 	"github.com/gorilla/websocket"
 	"mellium.im/xmpp/jid"
 
+	"github.com/presenced/presenced/internal/app"
 	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/internal/xmppclient"
 )
@@ -184,26 +185,46 @@ func dumpEjabberdLog() {
 	}
 }
 
-// daemon is a running presenced process.
+// daemon is a running presenced: in-process (app), as most tests run it,
+// or a separate process (cmd) for the tests that kill it or measure its
+// memory.
 type daemon struct {
 	base string // http://host:port
+	app  *app.App
 	cmd  *exec.Cmd
 	logs *logTail
-	done chan struct{}
+	done chan struct{} // closed when it has stopped
 	// killed: the test killed it on purpose (its exit status says so).
 	killed bool
 }
 
-// logTail keeps a process's output and counts lines matching patterns.
+// logTail keeps a presenced's log lines and counts lines matching
+// patterns. It is the io.Writer an in-process presenced logs to.
 type logTail struct {
-	mu    sync.Mutex
-	lines []string
+	mu      sync.Mutex
+	lines   []string
+	partial []byte
 }
 
 func (l *logTail) add(s string) {
 	l.mu.Lock()
 	l.lines = append(l.lines, s)
 	l.mu.Unlock()
+}
+
+// Write keeps each whole line of p (slog writes a record per call).
+func (l *logTail) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		l.lines = append(l.lines, string(l.partial[:i]))
+		l.partial = l.partial[i+1:]
+	}
 }
 
 // matches returns the lines containing sub.
@@ -243,22 +264,62 @@ func startPresenced(t *testing.T, extra ...string) *daemon {
 	return startPresencedOn(t, env, extra...)
 }
 
-// startPresencedOn is startPresenced against the ejabberd whose
-// environment (DIR/env of scripts/ejabberd) is env.
-func startPresencedOn(t *testing.T, env map[string]string, extra ...string) *daemon {
-	t.Helper()
-	addr := freeAddr(t)
-	cmd := exec.Command(binary)
-	cmd.Env = append(os.Environ(),
-		"PRESENCED_JID="+env["XMPP_COMPONENT_JID"],
-		"PRESENCED_SECRET="+env["XMPP_COMPONENT_SECRET"],
-		"PRESENCED_SERVER="+env["XMPP_COMPONENT_ADDR"],
-		"PRESENCED_HTTP="+addr,
+// settingsFor returns the environment presenced gets in the tests: the
+// component of the ejabberd whose environment (DIR/env of scripts/ejabberd)
+// is env, the HTTP address addr, short waits, debug logs, and extra
+// (KEY=VALUE, later ones win).
+func settingsFor(env map[string]string, addr string, extra ...string) []string {
+	return append([]string{
+		"PRESENCED_JID=" + env["XMPP_COMPONENT_JID"],
+		"PRESENCED_SECRET=" + env["XMPP_COMPONENT_SECRET"],
+		"PRESENCED_SERVER=" + env["XMPP_COMPONENT_ADDR"],
+		"PRESENCED_HTTP=" + addr,
 		"PRESENCED_PROBE_WAIT=2s",
 		"PRESENCED_KEEPALIVE=2s", // the keepalive must work through a real server
 		"PRESENCED_LOG_LEVEL=debug",
-	)
-	cmd.Env = append(cmd.Env, extra...)
+	}, extra...)
+}
+
+// startPresencedOn is startPresenced against the ejabberd whose
+// environment is env. presenced runs in-process (internal/app), configured
+// from the same settings an operator would give the binary
+// (app.ParseSettings), so the race detector of the test binary watches it
+// too; it is stopped as SIGTERM stops the binary.
+func startPresencedOn(t *testing.T, env map[string]string, extra ...string) *daemon {
+	t.Helper()
+	addr := freeAddr(t)
+	vars := map[string]string{}
+	for _, kv := range settingsFor(env, addr, extra...) {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	d := &daemon{base: "http://" + addr, logs: &logTail{}, done: make(chan struct{})}
+	cfg, err := app.ParseSettings(nil, func(k string) string { return vars[k] }, d.logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.app, err = app.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.app.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.stop(t)
+		d.check(t)
+	})
+	d.waitAPI(t)
+	return d
+}
+
+// startPresencedProcess is startPresenced as a separate process, the binary
+// built by TestMain, for the tests that kill it or measure its memory. It
+// is stopped with SIGTERM when the test ends.
+func startPresencedProcess(t *testing.T, extra ...string) *daemon {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(binary)
+	cmd.Env = append(os.Environ(), settingsFor(env, addr, extra...)...)
 	out, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -287,19 +348,18 @@ func startPresencedOn(t *testing.T, env map[string]string, extra ...string) *dae
 		if code := cmd.ProcessState.ExitCode(); code != 0 && !d.killed {
 			t.Errorf("presenced exited with %d", code)
 		}
-		if strings.Contains(d.logs.String(), "DATA RACE") || strings.Contains(d.logs.String(), "panic") {
-			t.Error("presenced reported a data race or a panic")
+		if strings.Contains(d.logs.String(), "DATA RACE") {
+			t.Error("presenced reported a data race")
 		}
-		if len(d.logs.matches("keepalive ping unanswered")) > 0 {
-			t.Error("the keepalive failed on a healthy link")
-		}
-		if len(d.logs.matches("improper-addressing")) > 0 {
-			t.Error("the server ended the stream with improper-addressing: something went out without from or to")
-		}
-		if t.Failed() || os.Getenv("PRESENCED_KEEP_LOGS") != "" {
-			t.Logf("presenced logs:\n%s", d.logs)
-		}
+		d.check(t)
 	})
+	d.waitAPI(t)
+	return d
+}
+
+// waitAPI waits until d's HTTP API answers.
+func (d *daemon) waitAPI(t *testing.T) {
+	t.Helper()
 	eventually(t, "presenced's HTTP API", 20*time.Second, func() error {
 		resp, err := http.Get(d.base + "/v1/presence")
 		if err != nil {
@@ -308,7 +368,24 @@ func startPresencedOn(t *testing.T, env map[string]string, extra ...string) *dae
 		resp.Body.Close()
 		return nil
 	})
-	return d
+}
+
+// check fails t for what d logged that a healthy run never logs, and
+// shows d's logs when t failed.
+func (d *daemon) check(t *testing.T) {
+	t.Helper()
+	if strings.Contains(d.logs.String(), "panic") {
+		t.Error("presenced reported a panic")
+	}
+	if len(d.logs.matches("keepalive ping unanswered")) > 0 {
+		t.Error("the keepalive failed on a healthy link")
+	}
+	if len(d.logs.matches("improper-addressing")) > 0 {
+		t.Error("the server ended the stream with improper-addressing: something went out without from or to")
+	}
+	if t.Failed() || os.Getenv("PRESENCED_KEEP_LOGS") != "" {
+		t.Logf("presenced logs:\n%s", d.logs)
+	}
 }
 
 // waitConnected waits until presenced logged n handshakes.
@@ -532,9 +609,18 @@ func readFile(path string) (string, error) {
 	return string(b), err
 }
 
-// stop ends presenced with SIGTERM and waits for it.
+// stop ends presenced as SIGTERM does (the binary's with SIGTERM) and
+// waits for it, at most 20s. Stopping it again does nothing.
 func (d *daemon) stop(t *testing.T) {
 	t.Helper()
+	if d.app != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := d.app.Stop(ctx); err != nil {
+			t.Fatalf("presenced did not stop within 20s: %v", err)
+		}
+		return
+	}
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-d.done:
