@@ -238,8 +238,8 @@ func wireServer(t *testing.T, cfg bridge.Config) (*presence.Tracker, *httptest.S
 }
 
 // TestWireContract pins what the tool's frame scanners (stream.go:
-// message, frame) rely on in the bridge's encoding (bridge/json.go
-// snapshotFrame, changeFrame, errorFrame; bridge/writer.go appendChanges),
+// message, frame) rely on in the bridge's encoding (bridge/wire.go
+// snapshotFrame, changeFrame, errorFrame, appendChanges),
 // on real frames of a real bridge:
 //   - a snapshot message starts with {"type":"snapshot", an error message
 //     with {"type":"error", and its first "seq": is the snapshot's seq;

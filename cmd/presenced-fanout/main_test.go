@@ -64,7 +64,7 @@ func decodeChanges(t *testing.T, m []byte) []wireChange {
 }
 
 // TestWireContract pins what the tool's matchers rely on in the bridge's
-// encoding of change frames (bridge/json.go changeFrame, bridge/writer.go
+// encoding of change frames (bridge/wire.go changeFrame and
 // appendChanges), on real frames from a real bridge: it counts the change
 // frames of a message as the occurrences of `"type":"change"` (a "changes"
 // batch is `"type":"changes"`, which must not match), and samples their
