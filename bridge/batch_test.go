@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/internal/wsframe"
 	"github.com/presenced/presenced/presence"
 )
@@ -84,7 +85,7 @@ func TestBatchShared(t *testing.T) {
 			if n == 1 && msgs[0] != string(b.events[0].frame) {
 				t.Error("a lone change is not sent as its own message")
 			}
-			if &b.wire()[0] != &b.wire()[0] {
+			if first, again := b.wire(), b.wire(); &first[0] != &again[0] {
 				t.Error("the batch is framed again at every call")
 			}
 			if got := seqs(t, msgs); fmt.Sprint(got) != fmt.Sprint(span(1, uint64(n))) {
@@ -244,7 +245,8 @@ func TestStreamFlushPacing(t *testing.T) {
 // gets each once.
 func TestStreamResumeWhileFlushPending(t *testing.T) {
 	tr := presence.New(presence.Options{})
-	srv := httptest.NewServer(New(Config{Tracker: tr, StreamFlushInterval: 2 * time.Second}))
+	b := New(Config{Tracker: tr, StreamFlushInterval: 2 * time.Second})
+	srv := httptest.NewServer(b)
 	defer srv.Close()
 	conn, _ := subscribe(t, srv, "")
 	up(tr, "a@x", presence.ShowNone, "1") // flushed at once
@@ -254,7 +256,11 @@ func TestStreamResumeWhileFlushPending(t *testing.T) {
 	}
 	up(tr, "a@x", presence.ShowNone, "2") // pending for the interval
 	up(tr, "a@x", presence.ShowNone, "3")
-	time.Sleep(100 * time.Millisecond) // the hub has them
+	poll.True(t, "the hub to have them", 5*time.Second, func() bool {
+		b.hub.mu.Lock()
+		defer b.hub.mu.Unlock()
+		return b.hub.last == 3
+	})
 	c2, _, err := dialQuery(t, srv, "?resume=1", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -71,14 +71,6 @@ func toUser(u *presence.User) userJSON {
 	return out
 }
 
-func toUsers(us []presence.User) []userJSON {
-	out := make([]userJSON, len(us))
-	for i := range us {
-		out[i] = toUser(&us[i])
-	}
-	return out
-}
-
 func toResource(r *presence.Resource, online bool) resourceJSON {
 	out := resourceJSON{Resource: r.Name, Show: wireShow(online, r.Show), Status: r.Status, Priority: r.Priority, Since: r.Since}
 	if len(r.Statuses) > 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presenced/presenced/bridge/auth"
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -99,7 +100,9 @@ func TestConnectStormSharesSnapshot(t *testing.T) {
 			up(tr, fmt.Sprintf("u%d@x", i%20), show, fmt.Sprint("s", i))
 		}
 	}()
-	time.Sleep(20 * time.Millisecond) // the stream is steady before the storm
+	// The stream is steady before the storm.
+	steady := tr.Counts().Seq + 20
+	poll.True(t, "20 updates before the storm", 10*time.Second, func() bool { return tr.Counts().Seq >= steady })
 
 	const clients = 50
 	var last atomic.Uint64 // the final seq, once the updates stopped
@@ -133,7 +136,9 @@ func TestConnectStormSharesSnapshot(t *testing.T) {
 		}()
 	}
 	connected.Wait()
-	time.Sleep(20 * time.Millisecond) // changes after the last connect too
+	// Changes after the last connect too.
+	after := tr.Counts().Seq + 20
+	poll.True(t, "20 updates after the last connect", 10*time.Second, func() bool { return tr.Counts().Seq >= after })
 	close(stop)
 	<-updated
 	// A last change, whose seq the clients know before it comes: a client
