@@ -28,9 +28,10 @@ import (
 
 // Config is one presenced's settings. The zero value of every optional
 // field means its documented default, as in every config struct of the
-// project (bridge.Config, component.Config, ...); a feature that can be
-// turned off is turned off by a negative value or by leaving out what it
-// needs (an address, a URL). Error messages name the settings as
+// project (bridge.Config, component.Config, ...): for a limit, no bound;
+// a pause that can be turned off is turned off by a negative value, and a
+// subsystem by leaving out what it needs (an address, a URL). The command
+// line's defaults are ParseSettings' (settings.go). Error messages name the settings as
 // presenced's command line spells them (-jid, PRESENCED_JID), since that
 // is where operators set them.
 type Config struct {
@@ -132,15 +133,28 @@ type App struct {
 	cfg Config
 	log *slog.Logger
 
+	mu      sync.Mutex
+	state   state
 	tracker *presence.Tracker
 	store   store.Store
 	ln, mln net.Listener
-	stop    func() // stops the supervised services, in order
+	stop    func()             // stops the supervised services, in order
+	cancel  context.CancelFunc // ends the bridge's background work
 
-	mu      sync.Mutex
-	started bool
-	stopped chan struct{} // closed when Stop has finished
+	startDone chan struct{} // closed when Start has returned
+	stopped   chan struct{} // closed when everything has stopped
 }
+
+// state is where an App is in its one life: new, starting, running,
+// stopped (or stopping).
+type state int
+
+const (
+	stateNew state = iota
+	stateStarting
+	stateRunning
+	stateStopped
+)
 
 // New checks cfg (see Config.Validate) and returns an App that is not
 // started yet. It opens nothing.
@@ -151,7 +165,7 @@ func New(cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &App{cfg: cfg, log: cfg.Logger, stopped: make(chan struct{})}, nil
+	return &App{cfg: cfg, log: cfg.Logger, startDone: make(chan struct{}), stopped: make(chan struct{})}, nil
 }
 
 // Run starts an App from cfg, serves until ctx ends, then stops it and
@@ -174,14 +188,18 @@ func Run(ctx context.Context, cfg Config) error {
 // Addr answers at once. ctx bounds the start only (loading a PostgreSQL
 // store); the services run until Stop. On an error (an address that
 // cannot be bound, a store that cannot be opened or loaded) nothing is
-// left running or open. Start may be called once.
+// left running or open. Start may be called once, and not after Stop.
+// It holds no lock while it works: Addr answers nil meanwhile, and a Stop
+// waits for it to end.
 func (a *App) Start(ctx context.Context) (err error) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.started {
-		return errors.New("presenced: Start called twice")
+	if a.state != stateNew {
+		a.mu.Unlock()
+		return errors.New("presenced: Start on an App that was started or stopped before")
 	}
-	a.started = true
+	a.state = stateStarting
+	a.mu.Unlock()
+	defer close(a.startDone)
 	opts, log := a.cfg, a.log
 	var closers []func()
 	defer func() {
@@ -189,6 +207,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 			for i := len(closers) - 1; i >= 0; i-- {
 				closers[i]()
 			}
+			a.mu.Lock()
+			a.state = stateStopped
+			a.mu.Unlock()
 			close(a.stopped)
 		}
 	}()
@@ -199,8 +220,10 @@ func (a *App) Start(ctx context.Context) (err error) {
 	storeName := "memory"
 	checks := map[string]func() error{}
 	if IsPostgresURL(opts.Store) {
-		// The store outlives Start's ctx: its writer runs until Stop.
-		pg, err := pgstore.Open(context.WithoutCancel(ctx), pgstore.Config{URL: opts.Store, Logger: log, Retention: opts.Retention, Registerer: reg})
+		// ctx bounds connecting and migrating (a signal ends a start that
+		// waits for the database); the store's writer has a context of its
+		// own and runs until Stop.
+		pg, err := pgstore.Open(ctx, pgstore.Config{URL: opts.Store, Logger: log, Retention: opts.Retention, Registerer: reg})
 		if err != nil {
 			return fmt.Errorf("presenced: -store (PRESENCED_STORE): %w", err)
 		}
@@ -282,44 +305,61 @@ func (a *App) Start(ctx context.Context) (err error) {
 			Logger: log, Registerer: reg})
 	}
 	services = append(services, web, timers{tracker}, writer)
+	var mln net.Listener
 	if opts.Metrics != "" {
-		mln, err := net.Listen("tcp", opts.Metrics)
-		if err != nil {
+		if mln, err = net.Listen("tcp", opts.Metrics); err != nil {
 			return fmt.Errorf("presenced: -metrics (PRESENCED_METRICS): %w", err)
 		}
-		a.mln = mln
 		services = append(services, &metricsService{reg: reg, ln: mln})
 	}
 	log.Info("presenced: serving", "http", ln.Addr().String(), "component", opts.JID, "server", opts.Server, "store", storeName)
-	a.tracker, a.store, a.ln = tracker, st, ln
+	// The bridge's hub and pings live until Stop, not until a Serve ends:
+	// a supervisor that restarts the HTTP service finds them running.
+	background, cancel := context.WithCancel(context.Background())
+	web.bridge.Start(background)
 	// Stopped in this order on shutdown: input first, the mirror, then the
 	// metrics last.
-	a.stop = supervise(log, services...)
+	stop := supervise(log, services...)
+	a.mu.Lock()
+	a.tracker, a.store, a.ln, a.mln, a.stop, a.cancel = tracker, st, ln, mln, stop, cancel
+	a.state = stateRunning
+	a.mu.Unlock()
 	return nil
 }
 
 // Stop stops the services in order (input first, the store writer after
 // the bridge, the metrics last), each within 10s, then closes the store.
 // It returns when all is stopped, or ctx's error if ctx ends first (the
-// stop goes on in the background). Calling Stop again, or on an App that
-// never started, waits for the same end and returns nil.
+// stop goes on in the background). A Stop during Start waits for Start to
+// end first. Calling Stop again, or on an App that never started, waits
+// for the same end and returns nil.
 func (a *App) Stop(ctx context.Context) error {
 	a.mu.Lock()
-	stop := a.stop
-	a.stop = nil
-	if !a.started {
-		a.started = true
-		close(a.stopped)
+	if a.state == stateStarting {
+		a.mu.Unlock()
+		select {
+		case <-a.startDone:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		a.mu.Lock()
 	}
-	a.mu.Unlock()
-	if stop != nil {
+	switch a.state {
+	case stateNew:
+		a.state = stateStopped
+		close(a.stopped)
+	case stateRunning:
+		a.state = stateStopped
+		stop, cancel, st := a.stop, a.cancel, a.store
 		go func() {
 			stop()
-			a.closeStore(a.store)
+			cancel()
+			a.closeStore(st)
 			a.log.Info("presenced: stopped")
 			close(a.stopped)
 		}()
 	}
+	a.mu.Unlock()
 	select {
 	case <-a.stopped:
 		return nil

@@ -3,17 +3,20 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/presenced/presenced/internal/poll"
 )
 
 // testConfig is a Config for a presenced on loopback attached to server
@@ -148,5 +151,50 @@ func TestRunWithJWT(t *testing.T) {
 	}
 	if code := get(tok); code != 200 {
 		t.Errorf("good token: %d", code)
+	}
+}
+
+// TestStopLeavesNothingRunning: an App that stopped leaves no goroutine of
+// its own behind (the bridge's hub and pings included), so tests and tools
+// may start many in one process.
+func TestStopLeavesNothingRunning(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for range 5 {
+		a, err := New(testConfig("127.0.0.1:1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll.Until(t, "the goroutines of 5 stopped Apps to end", 10*time.Second, func() error {
+		if n := runtime.NumGoroutine(); n > before+2 {
+			return fmt.Errorf("%d goroutines, %d before", n, before)
+		}
+		return nil
+	})
+}
+
+// TestStopDuringStart: a Stop that comes while Start works waits for it,
+// then stops what it started; a Start after a Stop is refused.
+func TestStopDuringStart(t *testing.T) {
+	a, err := New(testConfig("127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan error, 1)
+	go func() { started <- a.Start(context.Background()) }()
+	if err := a.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-started; err != nil && !strings.Contains(err.Error(), "stopped before") {
+		t.Fatalf("Start = %v", err)
+	}
+	if err := a.Start(context.Background()); err == nil {
+		t.Fatal("a Start after Stop was accepted")
 	}
 }

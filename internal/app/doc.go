@@ -9,10 +9,11 @@
 // tools start a whole presenced in-process with New, Start and Stop (as
 // nats-server's RunServer does), from a Config or from the same settings
 // an operator gives the binary, and read Addr for the port the system
-// chose. Nothing else in the project imports the adapters and the
-// core together, so the import arrows stay one way: presence knows no
-// adapter, store knows presence, component and bridge are adapters around
-// the core, and only this package knows them all.
+// chose. Nothing else in the project wires the adapters to the core (the
+// fan-out load tool builds a bare bridge on a tracker, to measure it), so
+// the import arrows stay one way: presence knows no adapter, store knows
+// presence, component and bridge are adapters around the core, and only
+// this package knows them all.
 //
 // Design decisions:
 //
@@ -33,7 +34,10 @@
 //   - The bridge's Access is the verified token's *auth.Claims itself; no
 //     adapter sits between authentication and the bridge.
 //   - Zero values: every field of Config, like every config struct of the
-//     project, means its documented default when zero, and a feature is
-//     turned off by a negative value or by leaving out what it needs, so a
-//     setting passes from Config to a package's config unchanged.
+//     project, means its documented default when zero (for a limit such as
+//     MaxUsers, the package's default: no bound; the command line's
+//     defaults, such as -max-users 1000000, are the settings table's), and
+//     a pause or wait that can be turned off is turned off by a negative
+//     value, so a setting passes from Config to a package's config
+//     unchanged.
 package app
