@@ -15,7 +15,8 @@ type Access interface {
 	CanSee(jid string) bool
 	// Scope returns the domains whose users the client may see and the
 	// bare JIDs it may see besides, so that pages and counts visit only
-	// those users; both nil when IsAdmin.
+	// those users; both nil when IsAdmin. It must agree with CanSee (the
+	// stream filters with CanSee, REST selects with Scope).
 	Scope() (domains, users []string)
 	// IsAdmin reports the admin scope: the client sees every user (its
 	// connections share the encoding of whole batches, without a CanSee

@@ -182,11 +182,11 @@ func (b *Bridge) counts(w http.ResponseWriter, r *http.Request) {
 }
 
 // countUsers counts the users f lets through, by show and domain (a
-// served domain, one the filter names, or other), and their online
-// resources: from the counts the tracker keeps, O(domains) under its lock,
-// unless the filter names domains that are not served or an Access that
-// is not a token's claims (then O(users it selects), from a View, outside
-// the lock: presence.Tracker.Count).
+// served domain, one the request's filter names, or other), and their
+// online resources: from the counts the tracker keeps, O(domains) under
+// its lock, unless the filter or the token's scope names domains that are
+// not served (then O(users it selects), from a View, outside the lock:
+// presence.Tracker.Count).
 func (b *Bridge) countUsers(f *viewFilter) (out countsJSON, resources int, err error) {
 	var counts []presence.DomainCounts
 	var seq uint64
@@ -195,6 +195,8 @@ func (b *Bridge) countUsers(f *viewFilter) (out countsJSON, resources int, err e
 		counts, seq = c.Domains, c.Seq
 	} else if counts, seq, err = b.cfg.Tracker.Count(trackerQuery(f, "")); err != nil {
 		return out, 0, err
+	} else {
+		counts = b.foldUnnamed(counts, f)
 	}
 	out = countsJSON{Seq: seq, ByShow: map[string]int{}, ByDomain: map[string]domainCountsJSON{}}
 	states := presence.StateNames()
@@ -214,6 +216,48 @@ func (b *Bridge) countUsers(f *viewFilter) (out countsJSON, resources int, err e
 		resources += c.Resources
 	}
 	return out, resources, nil
+}
+
+// foldUnnamed counts under OtherDomain the domains that are neither served
+// nor named by the request's filter (its domains, or its users'): the
+// tracker labels every domain its query names, and a token's scope is
+// part of the query, but a client's counts name only what it asked for,
+// so that the labels do not depend on the token. O(labels + counts).
+func (b *Bridge) foldUnnamed(counts []presence.DomainCounts, f *viewFilter) []presence.DomainCounts {
+	keep := map[string]bool{presence.OtherDomain: true}
+	for _, d := range b.cfg.Tracker.Counts().Domains {
+		keep[d.Domain] = true
+	}
+	for d := range f.domains {
+		keep[d] = true
+	}
+	for u := range f.users {
+		if _, d, ok := strings.Cut(u, "@"); ok {
+			keep[d] = true
+		}
+	}
+	out := counts[:0]
+	var other *presence.DomainCounts
+	for _, c := range counts {
+		if !keep[c.Domain] {
+			c.Domain = presence.OtherDomain
+		}
+		if c.Domain != presence.OtherDomain {
+			out = append(out, c)
+			continue
+		}
+		if other == nil {
+			other = &presence.DomainCounts{Domain: presence.OtherDomain}
+		}
+		for s, n := range c.Users {
+			other.Users[s] += n
+		}
+		other.Resources += c.Resources
+	}
+	if other != nil {
+		out = append(out, *other)
+	}
+	return out
 }
 
 // trackerQuery turns f into a query of the tracker's index whose

@@ -218,3 +218,60 @@ func TestAdminStats(t *testing.T) {
 		t.Fatalf("%d %v", code, m)
 	}
 }
+
+// TestCountsLabelsDoNotDependOnTheToken: a token's scope selects whom a
+// client counts, but the domain labels are the served ones, those the
+// request names, and other, as for a client without a token; a token that
+// may see no one counts no one.
+func TestCountsLabelsDoNotDependOnTheToken(t *testing.T) {
+	tr := presence.New(presence.Options{Domains: []string{"a.example"}})
+	up(tr, "u@a.example", presence.ShowNone, "")
+	up(tr, "v@b.example", presence.ShowAway, "")
+	up(tr, "w@c.example", presence.ShowNone, "")
+	tokens := map[string]*auth.Claims{
+		"b":    {Domains: []string{"b.example"}},
+		"user": {Users: []string{"w@c.example"}},
+		"none": {},
+	}
+	srv := httptest.NewServer(New(Config{Tracker: tr, Authenticate: func(r *http.Request) (Access, error) {
+		return tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")], nil
+	}}))
+	defer srv.Close()
+	counts := func(token, query string) (users float64, byDomain map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/counts"+query, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET /v1/counts%s as %s: %d %v", query, token, resp.StatusCode, err)
+		}
+		return m["users"].(float64), m["by_domain"].(map[string]any)
+	}
+	for _, tc := range []struct {
+		token, query string
+		users        float64
+		labels       []string
+	}{
+		{"b", "", 1, []string{"other"}},
+		{"b", "?domains=b.example", 1, []string{"b.example"}},
+		{"user", "", 1, []string{"other"}},
+		{"user", "?users=w@c.example", 1, []string{"c.example"}},
+		{"none", "", 0, nil},
+	} {
+		users, byDomain := counts(tc.token, tc.query)
+		var labels []string
+		for d, c := range byDomain {
+			if c.(map[string]any)["users"].(float64) > 0 {
+				labels = append(labels, d)
+			}
+		}
+		if users != tc.users || fmt.Sprint(labels) != fmt.Sprint(tc.labels) {
+			t.Errorf("token %s%s: %v users under %v, want %v under %v", tc.token, tc.query, users, labels, tc.users, tc.labels)
+		}
+	}
+}
