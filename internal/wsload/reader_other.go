@@ -18,8 +18,9 @@ type Reader struct{}
 
 var errLinuxOnly = errors.New("wsload: the reader needs Linux (epoll)")
 
-func New(Options) (*Reader, error)         { return nil, errLinuxOnly }
-func (r *Reader) Add(int, []byte, Handler) {}
-func (r *Reader) Run() error               { return errLinuxOnly }
-func (r *Reader) Stop()                    {}
-func (c *Conn) Pong(payload []byte) error  { return errLinuxOnly }
+func New(Options) (*Reader, error)          { return nil, errLinuxOnly }
+func (r *Reader) Add(int, []byte, Handler)  {}
+func (r *Reader) Lend(int, []byte, Handler) {}
+func (r *Reader) Run() error                { return errLinuxOnly }
+func (r *Reader) Stop()                     {}
+func (c *Conn) Pong(payload []byte) error   { return errLinuxOnly }
