@@ -3,11 +3,13 @@ package xmppclient
 import (
 	"context"
 	"crypto/tls"
+	"encoding/xml"
 	"fmt"
 	"net"
 	"time"
 
 	"mellium.im/sasl"
+	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/disco"
 	"mellium.im/xmpp/jid"
@@ -102,7 +104,30 @@ func (d Dialer) Dial(ctx context.Context, addr string, j jid.JID, password strin
 		c.err = s.Serve(h)
 		close(c.done)
 	}()
+	if err := establishSession(ctx, s); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("xmppclient: log in as %s: %w", j, err)
+	}
 	return c, nil
+}
+
+// nsSession is RFC 3921's session establishment.
+const nsSession = "urn:ietf:params:xml:ns:xmpp-session"
+
+// establishSession asks for RFC 3921's session after resource binding.
+// MongooseIM 6.1.0 advertises it as required (<session/> without
+// <optional/>) and, until the client asks, keeps the bound resource out of
+// its sessions: none of the client's presence is routed, and listSessions
+// does not list it (measured). RFC 6121 dropped the step and mellium does
+// not negotiate it; ejabberd and Prosody answer it. An error answer (a
+// server without it) is no failure; no answer within ctx is.
+func establishSession(ctx context.Context, s *xmpp.Session) error {
+	payload := xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsSession, Local: "session"}})
+	r, err := s.SendIQElement(ctx, payload, stanza.IQ{Type: stanza.SetIQ})
+	if err != nil {
+		return fmt.Errorf("session establishment: %w", err)
+	}
+	return r.Close()
 }
 
 // SetWriteDeadline bounds the writes of the client's next sends (zero:
