@@ -131,6 +131,7 @@ type Component struct {
 	commands            *adhoc.Responder
 	connected           atomic.Bool
 	connects            atomic.Int64
+	conflicts           conflicts // links in a row another connection replaced (conflict.go)
 	metrics             *metrics
 }
 
@@ -223,6 +224,19 @@ func setDefault(d *time.Duration, def time.Duration) {
 // Connected reports whether the link is up (handshake done, not dropped).
 func (c *Component) Connected() bool { return c.connected.Load() }
 
+// Health is nil while the link is up; else it says why not: another
+// connection with the component's JID replaced this one (conflict.go), or
+// the link is down.
+func (c *Component) Health() error {
+	if c.Connected() {
+		return nil
+	}
+	if err := c.conflicts.err(c.cfg.JID.String()); err != nil {
+		return err
+	}
+	return errors.New("not connected to the XMPP server")
+}
+
 // PresencePrivilege returns the presence permission the server granted on
 // the current link (XEP-0356: "managed_entity" or "roster"), or "".
 func (c *Component) PresencePrivilege() string {
@@ -265,11 +279,22 @@ func (c *Component) Serve(ctx context.Context) error {
 		}
 		delay := backoff.Policy{Min: c.cfg.MinBackoff, Max: c.cfg.MaxBackoff}.Delay(attempt)
 		attempt++
-		if errors.Is(err, stream.NotAuthorized) || errors.Is(err, stream.HostUnknown) {
+		switch {
+		case errors.Is(err, stream.Conflict):
+			n := c.conflicts.record(time.Now())
+			delay = backoff.Policy{Min: c.cfg.MaxBackoff, Max: conflictFactor * c.cfg.MaxBackoff}.Delay(n - 1)
+			c.conflicts.retryAt(time.Now().Add(delay))
+			c.metrics.conflict()
+			c.log.Error("component: another connection with this JID replaced the link (stream error conflict): is a second presenced running as "+c.cfg.JID.String()+"? backing off",
+				"addr", c.cfg.Addr, "conflicts_in_a_row", n, "retry_in", delay)
+		case errors.Is(err, stream.NotAuthorized) || errors.Is(err, stream.HostUnknown):
 			delay = c.cfg.MaxBackoff
 			c.log.Error("component: the server refused the handshake: check the component JID and secret",
 				"addr", c.cfg.Addr, "err", err, "retry_in", delay)
-		} else {
+		default:
+			if c.connects.Load() != before {
+				c.conflicts.reset() // a link that ended for another reason
+			}
 			c.log.Warn("component: link down", "addr", c.cfg.Addr, "err", err, "retry_in", delay)
 		}
 		retry := time.After(delay)

@@ -8,7 +8,10 @@
 // handshake, and serves the stream until it drops; then it reconnects after
 // the delays of internal/backoff (capped exponential, equal jitter: the
 // project's one retry policy, shared with the store's writes, so that both
-// loops back off alike). Each presence stanza is decoded
+// loops back off alike). A link the server ends with the stream error
+// conflict was replaced by another connection with the same JID, another
+// process: it waits from MaxBackoff doubling instead, and Health says so
+// (conflict.go). Each presence stanza is decoded
 // once, whole, and applied to a presence.Tracker. After every (re)connect the
 // component probes every user it knows; the server answers for each online
 // resource, and whatever no answer confirmed within Config.ProbeWait is

@@ -9,10 +9,11 @@ import (
 // metrics are the component's Prometheus series; nil when no Registerer
 // was configured (every method is then a no-op).
 type metrics struct {
-	stanzas  *prometheus.CounterVec
-	connects prometheus.Counter
-	pings    *prometheus.CounterVec
-	limits   *prometheus.CounterVec
+	stanzas   *prometheus.CounterVec
+	connects  prometheus.Counter
+	pings     *prometheus.CounterVec
+	limits    *prometheus.CounterVec
+	conflicts prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, c *Component) *metrics {
@@ -33,6 +34,10 @@ func newMetrics(reg prometheus.Registerer, c *Component) *metrics {
 			Help: "Pings to silent resources, by outcome (answered, error, timeout; disco: an error, then an answer to disco#info).",
 		}, []string{"outcome"}),
 	}
+	m.conflicts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "presence_component_conflicts_total",
+		Help: "Links the server ended with the stream error conflict: another connection with the component's JID replaced this one (a second presenced with the same JID?).",
+	})
 	m.limits = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "presence_component_presence_limited_total",
 		Help: "Presence stanzas a limit caught, by reason: too_big (over MaxStanza, dropped), held (over UserRate, applied at the end of the second if still the newest), refused (the tracker's MaxUsers or MaxResources).",
@@ -46,7 +51,7 @@ func newMetrics(reg prometheus.Registerer, c *Component) *metrics {
 		}
 		return 0
 	}))
-	reg.MustRegister(m.stanzas, m.connects, m.pings, m.limits, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	reg.MustRegister(m.stanzas, m.connects, m.pings, m.limits, m.conflicts, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "presence_component_link_up",
 		Help: "1 while the link to the XMPP server is up (handshake done), else 0.",
 	}, func() float64 {
@@ -96,6 +101,12 @@ func (m *metrics) limited(reason string) {
 func (m *metrics) connected() {
 	if m != nil {
 		m.connects.Inc()
+	}
+}
+
+func (m *metrics) conflict() {
+	if m != nil {
+		m.conflicts.Inc()
 	}
 }
 

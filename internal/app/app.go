@@ -250,12 +250,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("presenced: -http (PRESENCED_HTTP): %w", err)
 	}
 	closers = append(closers, func() { ln.Close() })
-	checks["component"] = func() error {
-		if !comp.Connected() {
-			return errors.New("not connected to the XMPP server")
-		}
-		return nil
-	}
+	checks["component"] = comp.Health
 	bcfg := bridge.Config{Tracker: tracker, Logger: log, Checks: checks, AllowedOrigins: opts.AllowedOrigins, Registerer: reg,
 		StreamWriters: opts.StreamWriters, StreamQueue: opts.StreamQueue, StreamFlushInterval: opts.StreamFlushInterval,
 		RatePerSecond: opts.RatePerSecond, RateBurst: int(2 * opts.RatePerSecond)}
