@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/presenced/presenced/component/sessions"
 )
 
 // Defaults of the zero values of Client.
@@ -308,3 +310,7 @@ func clip(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// The Client is the MongooseIM Source of the session reconciler
+// (component/sessions).
+var _ sessions.Source = (*Client)(nil)

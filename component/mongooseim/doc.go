@@ -8,15 +8,17 @@
 // The component (package component) learns presence from the stanzas the
 // server routes to it, and repairs what it missed with probes. Neither helps
 // when presenced knows nobody (a restart with the memory store) or holds a
-// ghost whose goodbye was lost. [Reconciler] closes that gap: every
-// Interval it asks the server for the list of sessions of each configured
-// domain ([Client.ListSessions], the admin query session.listSessions) and
-// hands it to presence.Tracker.Reconcile, which takes ghosts offline and
-// brings missed sessions online. Decisions stay in presence; this package
-// only translates. The loop itself is package sessions' Reconciler (shared
-// with ejabberd's client), which [Reconciler] runs with [Client] as its
-// sessions.Source and without a probe: MongooseIM's policy of bringing
-// listed sessions online is unchanged. It imports presence and
+// ghost whose goodbye was lost. The session reconciler (package sessions,
+// shared with ejabberd's client) closes that gap with [Client] as its
+// sessions.Source: every Interval it asks the server for the list of
+// sessions of each configured domain ([Client.ListSessions], the admin
+// query session.listSessions), takes the known resources the list lacks
+// offline and, by default, probes the users of listed sessions it does not
+// know, so that only a user's own answer brings it online: MongooseIM
+// lists the sessions of users who never let the component see their
+// presence too (measured on 6.1.0). presenced's -reconcile-listed online
+// brings listed sessions online from the list instead. Decisions stay in
+// presence; this package only translates. It imports presence and
 // component/sessions, nothing of component.
 //
 // [Client.Subscribe] and [Client.SubscribeAll] put the component on users'

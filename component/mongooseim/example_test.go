@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/component/mongooseim"
+	"github.com/presenced/presenced/component/sessions"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -32,8 +33,11 @@ func Example() {
 	tracker := presence.New(presence.Options{})
 	tracker.Apply(presence.Update{User: "alice@example.com", Resource: "laptop", Available: true})
 
-	r := &mongooseim.Reconciler{
-		Client: &mongooseim.Client{
+	// The list-online policy (no Probe), which presenced runs with
+	// -reconcile-listed online; its default probes instead.
+	r := &sessions.Reconciler{
+		Name: "mongooseim",
+		Source: &mongooseim.Client{
 			Endpoint: srv.URL + "/api/graphql", // http://localhost:5551/api/graphql in production
 			User:     "admin",
 			Password: "secret",

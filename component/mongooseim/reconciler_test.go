@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/presenced/presenced/component/sessions"
 	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/presence"
 )
@@ -73,13 +74,13 @@ func TestReconcilerOnce(t *testing.T) {
 	)
 	var logs bytes.Buffer
 	reg := prometheus.NewRegistry()
-	r := &Reconciler{Client: f.client(), Tracker: tr, Domains: []string{"Example.COM", "other.org"},
+	r := &sessions.Reconciler{Name: "mongooseim", Source: f.client(), Tracker: tr, Domains: []string{"Example.COM", "other.org"},
 		Logger: quietLogger(&logs), Registerer: reg}
 	res, err := r.Once(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Result{Sessions: 3, Online: 2, Offline: 1}); res != want {
+	if want := (sessions.Result{Sessions: 3, Online: 2, Offline: 1}); res != want {
 		t.Errorf("result %+v, want %+v", res, want)
 	}
 	checks := map[string][]string{
@@ -113,7 +114,7 @@ func TestReconcilerOnce(t *testing.T) {
 
 	// A second pass changes nothing.
 	res, err = r.Once(context.Background())
-	if err != nil || res != (Result{Sessions: 3}) {
+	if err != nil || res != (sessions.Result{Sessions: 3}) {
 		t.Errorf("second pass: %+v, %v", res, err)
 	}
 }
@@ -130,7 +131,7 @@ func TestReconcilerSnapshotInstant(t *testing.T) {
 		clock.Advance(time.Second)
 		online(tr, "alice@example.com", "just-now", "", "") // not in the snapshot
 	}
-	r := &Reconciler{Client: f.client(), Tracker: tr, Domains: []string{"example.com"}, Logger: quietLogger(new(bytes.Buffer))}
+	r := &sessions.Reconciler{Name: "mongooseim", Source: f.client(), Tracker: tr, Domains: []string{"example.com"}, Logger: quietLogger(new(bytes.Buffer))}
 	res, err := r.Once(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +155,7 @@ func TestReconcilerErrors(t *testing.T) {
 	f.domains = map[string]bool{"other.org": true} // example.com: domain_not_found
 	var logs bytes.Buffer
 	reg := prometheus.NewRegistry()
-	r := &Reconciler{Client: f.client(), Tracker: tr, Domains: []string{"example.com", "other.org", "bad@domain"},
+	r := &sessions.Reconciler{Name: "mongooseim", Source: f.client(), Tracker: tr, Domains: []string{"example.com", "other.org", "bad@domain"},
 		Logger: quietLogger(&logs), Registerer: reg}
 	res, err := r.Once(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "domain_not_found") || !strings.Contains(err.Error(), `invalid domain "bad@domain"`) {
@@ -176,9 +177,9 @@ func TestReconcilerAllDomains(t *testing.T) {
 	tr := presence.New(presence.Options{Clock: newClock()})
 	online(tr, "carol@elsewhere.net", "ghost", "", "")
 	f.setSessions(fakeSession{"a@example.com/x", prio(0)}, fakeSession{"b@other.org/y", prio(0)})
-	r := &Reconciler{Client: f.client(), Tracker: tr, Logger: quietLogger(new(bytes.Buffer))}
+	r := &sessions.Reconciler{Name: "mongooseim", Source: f.client(), Tracker: tr, Logger: quietLogger(new(bytes.Buffer))}
 	res, err := r.Once(context.Background())
-	if err != nil || res != (Result{Sessions: 2, Online: 2, Offline: 1}) {
+	if err != nil || res != (sessions.Result{Sessions: 2, Online: 2, Offline: 1}) {
 		t.Fatalf("%+v, %v", res, err)
 	}
 	_, _, _, queries := f.stats()
@@ -195,7 +196,7 @@ func TestReconcilerRun(t *testing.T) {
 	clock.Advance(time.Second)
 	f.setSessions(fakeSession{"bob@example.com/phone", prio(0)})
 	reg := prometheus.NewRegistry()
-	r := &Reconciler{Client: f.client(), Tracker: tr, Domains: []string{"example.com"},
+	r := &sessions.Reconciler{Name: "mongooseim", Source: f.client(), Tracker: tr, Domains: []string{"example.com"},
 		Interval: 10 * time.Millisecond, Logger: quietLogger(new(bytes.Buffer)), Registerer: reg}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -211,7 +212,7 @@ func TestReconcilerRun(t *testing.T) {
 		t.Error("ghost kept or session missing")
 	}
 	// A restarted Run registers its metrics again without panicking.
-	r2 := &Reconciler{Client: f.client(), Tracker: tr, Domains: []string{"example.com"},
+	r2 := &sessions.Reconciler{Name: "mongooseim", Source: f.client(), Tracker: tr, Domains: []string{"example.com"},
 		Logger: quietLogger(new(bytes.Buffer)), Registerer: reg}
 	if _, err := r2.Once(context.Background()); err != nil {
 		t.Fatal(err)
@@ -231,7 +232,7 @@ func TestReconcilerRunFailing(t *testing.T) {
 	}
 	tr := presence.New(presence.Options{})
 	const interval = 20 * time.Millisecond
-	r := &Reconciler{Client: f.client(), Tracker: tr, Domains: []string{"example.com"},
+	r := &sessions.Reconciler{Name: "mongooseim", Source: f.client(), Tracker: tr, Domains: []string{"example.com"},
 		Interval: interval, Logger: quietLogger(new(bytes.Buffer))}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*interval)
 	defer cancel()
@@ -241,17 +242,6 @@ func TestReconcilerRunFailing(t *testing.T) {
 	requests, _, _, _ := f.stats()
 	if requests < 1 || requests > 12 {
 		t.Errorf("%d requests in 10 intervals", requests)
-	}
-}
-
-func TestReconcilerMisconfigured(t *testing.T) {
-	for _, r := range []*Reconciler{nil, {}, {Client: &Client{}}, {Tracker: presence.New(presence.Options{})}} {
-		if err := r.Run(context.Background()); err == nil {
-			t.Errorf("Run(%+v): no error", r)
-		}
-		if _, err := r.Once(context.Background()); err == nil {
-			t.Errorf("Once(%+v): no error", r)
-		}
 	}
 }
 

@@ -77,14 +77,15 @@ type Config struct {
 	// StreamFlushInterval: see bridge.Config.StreamFlushInterval; zero
 	// means 25ms, negative no pause.
 	StreamFlushInterval time.Duration
-	// MongooseIM is the admin GraphQL client; with an Endpoint, the
-	// reconciler runs every ReconcileInterval over ReconcileDomains (see
-	// mongooseim.Reconciler). The zero value (no Endpoint) runs none.
+	// MongooseIM is the admin GraphQL client; with an Endpoint, a
+	// sessions.Reconciler runs at start, after every handshake of the
+	// component and every ReconcileInterval over ReconcileDomains, with the
+	// policy of ReconcileListed. The zero value (no Endpoint) runs none.
 	MongooseIM mongooseim.Client
 	// Ejabberd is the mod_http_api client; with a URL, a
-	// sessions.Reconciler with the probe policy runs at start, after every
-	// handshake of the component and every ReconcileInterval over
-	// ReconcileDomains. The zero value (no URL) runs none. At most one of
+	// sessions.Reconciler runs likewise, with the policy of ReconcileListed
+	// (at start, after every handshake, every ReconcileInterval over
+	// ReconcileDomains). The zero value (no URL) runs none. At most one of
 	// MongooseIM and Ejabberd may be set.
 	Ejabberd ejabberd.Client
 	// ReconcileInterval: see sessions.Reconciler.Interval; zero means 5m.
@@ -92,6 +93,13 @@ type Config struct {
 	// domain of the server.
 	ReconcileInterval time.Duration
 	ReconcileDomains  []string
+	// ReconcileListed says what the session reconciler does with a session
+	// the server lists and presenced does not know: "" (the default) or
+	// "probe" probes its user, and only the user's own answer brings it
+	// online, so users who never let the component see their presence stay
+	// out; "online" brings the listed session online from the list alone
+	// (available, without show or status: the list has neither).
+	ReconcileListed string
 	// Logger receives all logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics is the listen address of the Prometheus endpoint (/metrics);
@@ -118,6 +126,9 @@ func (o Config) Validate() error {
 	if o.MongooseIM.Endpoint != "" && o.Ejabberd.URL != "" {
 		// One XMPP server, one list of its sessions.
 		return errors.New("-mongooseim-graphql and -ejabberd-api: set one of them, for the server presenced is attached to")
+	}
+	if o.ReconcileListed != "" && o.ReconcileListed != "probe" && o.ReconcileListed != "online" {
+		return fmt.Errorf("-reconcile-listed (PRESENCED_RECONCILE_LISTED): %q is neither probe nor online", o.ReconcileListed)
 	}
 	if o.Store != "" && o.Store != "memory" && !IsPostgresURL(o.Store) {
 		return fmt.Errorf("-store (PRESENCED_STORE): unknown store %q (memory, or a PostgreSQL URL postgres://...)", o.Store)
@@ -284,20 +295,28 @@ func (a *App) Start(ctx context.Context) (err error) {
 	writer := &store.Writer{Tracker: tracker, Store: st, Logger: log}
 
 	services := []suture.Service{comp}
+	var source sessions.Source
+	var sourceName string
 	if opts.MongooseIM.Endpoint != "" {
 		mc := opts.MongooseIM
-		services = append(services, &mongooseim.Reconciler{Client: &mc, Tracker: tracker, Domains: opts.ReconcileDomains,
-			Interval: opts.ReconcileInterval, Logger: log, Registerer: reg})
+		source, sourceName = &mc, "mongooseim"
 	}
 	if opts.Ejabberd.URL != "" {
 		ec := opts.Ejabberd
-		// Probed, then confirmed: ejabberd lists every session, also of
-		// users who never gave the component their presence, so the list
-		// only says whom to probe. Each new link triggers a pass, because
-		// the first one at start usually comes before the handshake.
-		services = append(services, &sessions.Reconciler{Name: "ejabberd", Source: &ec, Tracker: tracker,
-			Domains: opts.ReconcileDomains, Interval: opts.ReconcileInterval, Trigger: comp.Linked(), Probe: comp.Probe,
-			Logger: log, Registerer: reg})
+		source, sourceName = &ec, "ejabberd"
+	}
+	if source != nil {
+		// Probed, then confirmed: MongooseIM and ejabberd list every
+		// session, also of users who never gave the component their
+		// presence (measured on both), so by default the list only says
+		// whom to probe. Each new link triggers a pass, because the first
+		// one at start usually comes before the handshake.
+		r := &sessions.Reconciler{Name: sourceName, Source: source, Tracker: tracker, Domains: opts.ReconcileDomains,
+			Interval: opts.ReconcileInterval, Trigger: comp.Linked(), Logger: log, Registerer: reg}
+		if opts.ReconcileListed != "online" {
+			r.Probe = comp.Probe
+		}
+		services = append(services, r)
 	}
 	services = append(services, web, timers{tracker}, writer)
 	var mln net.Listener

@@ -97,6 +97,12 @@ func settings(o *Config, level *string) []setting {
 		{key: "ejabberd-api-password", help: "that account's password", dst: &o.Ejabberd.Password, group: "ejabberd"},
 
 		{key: "reconcile-interval", def: "5m", kind: kDuration, positive: true, help: "with mongooseim-graphql or ejabberd-api: how often the server's session list corrects presenced's state", dst: &o.ReconcileInterval, group: "Reconciliation"},
+		{key: "reconcile-listed", def: "probe", help: "with mongooseim-graphql or ejabberd-api: what a session the server lists and presenced does not know does: probe (its user is probed, and only the user's answer brings it online, so users who never let presenced see their presence stay out) or online (online from the list alone, without show or status)", dst: &o.ReconcileListed, group: "Reconciliation", check: func(v string) error {
+			if v != "probe" && v != "online" {
+				return fmt.Errorf("%q is neither probe nor online", v)
+			}
+			return nil
+		}},
 		{key: "reconcile-domains", kind: kList, help: "with mongooseim-graphql or ejabberd-api: the XMPP domains to reconcile, each on its own; none: every domain the server hosts (right only when presenced follows this one server)", dst: &o.ReconcileDomains, group: "Reconciliation"},
 
 		{key: "metrics", help: "listen address of the Prometheus endpoint /metrics, e.g. 127.0.0.1:9464; empty: none", dst: &o.Metrics, group: "Operations"},
