@@ -314,11 +314,19 @@ func (sub *wsSub) message(m []byte) {
 		st.ready.Add(1)
 	}
 	now := sub.r.s.mono()
+	st.frames.Add(int64(eachFrame(m, func(f []byte) { sub.frame(f, now) })))
+}
+
+// eachFrame calls fn with each change frame of a message (a lone change or
+// a "changes" batch), without its leading type, and returns how many there
+// were: a frame runs from one keyChange to the next. TestWireContract
+// checks this split against the bridge's real messages.
+func eachFrame(m []byte, fn func(f []byte)) int {
 	n := 0
 	for {
 		i := bytes.Index(m, keyChange)
 		if i < 0 {
-			break
+			return n
 		}
 		m = m[i+len(keyChange):]
 		f := m
@@ -326,9 +334,8 @@ func (sub *wsSub) message(m []byte) {
 			f = m[:j]
 		}
 		n++
-		sub.frame(f, now)
+		fn(f)
 	}
-	st.frames.Add(int64(n))
 }
 
 // frame handles one change frame (without its leading type).

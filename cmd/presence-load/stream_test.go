@@ -316,18 +316,7 @@ func TestWireContract(t *testing.T) {
 		}
 		// Split as message does.
 		var split [][]byte
-		for rest := m; ; {
-			i := bytes.Index(rest, keyChange)
-			if i < 0 {
-				break
-			}
-			rest = rest[i+len(keyChange):]
-			f := rest
-			if j := bytes.Index(rest, keyChange); j >= 0 {
-				f = rest[:j]
-			}
-			split = append(split, f)
-		}
+		eachFrame(m, func(f []byte) { split = append(split, f) })
 		if len(split) != len(frames) {
 			t.Fatalf("the scanner splits %d frames out of a message of %d: %s", len(split), len(frames), m)
 		}
