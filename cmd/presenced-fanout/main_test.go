@@ -288,9 +288,6 @@ func TestSelfStats(t *testing.T) {
 // A short run of the whole tool: the server child (this binary with
 // -serve, see TestMain), subscribers over loopback, a second of load.
 func TestSmoke(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a run of about 5 s")
-	}
 	start := time.Now()
 	res, err := runClient(config{subs: 20, rate: 50, dur: time.Second, users: 10})
 	if err != nil {
