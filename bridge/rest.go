@@ -17,8 +17,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"mellium.im/xmpp/jid"
-
+	"github.com/presenced/presenced/internal/jidnorm"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -139,7 +138,7 @@ func checkQuery(w http.ResponseWriter, r *http.Request, token bool) bool {
 // (a '/', also written %2F) is a 400, not silently cut to the bare JID.
 func pathJID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	raw := r.PathValue("jid")
-	j, err := jid.Parse(raw)
+	j, err := jidnorm.Parse(raw)
 	switch {
 	case err != nil || j.Localpart() == "":
 		writeError(w, http.StatusBadRequest, "bad_jid", "not a user JID: "+raw)
@@ -516,7 +515,7 @@ func (b *Bridge) publishWeb(subject string, body *webPresenceJSON) (string, *api
 		}
 		body.JID = subject
 	}
-	j, err := jid.Parse(body.JID)
+	j, err := jidnorm.Parse(body.JID)
 	if err != nil || j.Localpart() == "" || j.Resourcepart() != "" {
 		return "", &apiError{http.StatusBadRequest, "bad_jid", "jid must be a bare user JID"}
 	}

@@ -11,6 +11,7 @@ import (
 	"mellium.im/xmpp/form"
 	"mellium.im/xmpp/jid"
 
+	"github.com/presenced/presenced/internal/jidnorm"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/xmppext/adhoc"
 )
@@ -74,7 +75,7 @@ func accounts(f *form.Data, name string) ([]string, error) {
 	// form then reads it as text-single.
 	values, _ := f.Raw(name)
 	for _, v := range values {
-		j, err := jid.Parse(strings.TrimSpace(v))
+		j, err := jidnorm.Parse(strings.TrimSpace(v))
 		if err != nil || j.Localpart() == "" {
 			return nil, fmt.Errorf("%q is not a user JID", v)
 		}

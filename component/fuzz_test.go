@@ -13,6 +13,7 @@ import (
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 
+	"github.com/presenced/presenced/internal/jidnorm"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -323,7 +324,8 @@ func checkStanzaEffect(t *testing.T, i int, start *xml.StartElement, info stanza
 	var from jid.JID
 	isPresence := start.Name.Local == "presence"
 	if isPresence && info.wellFormed && info.size <= fuzzMaxStanza && fromAttr != "" {
-		if j, err := jid.Parse(fromAttr); err == nil && j.Localpart() != "" {
+		// The addresses the component accepts (jidnorm: a fixed point).
+		if j, err := jidnorm.Parse(fromAttr); err == nil && j.Localpart() != "" {
 			from, user = j, j.Bare().String()
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/presenced/presenced/internal/jidnorm"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/xmppext/adhoc"
 	"github.com/presenced/presenced/xmppext/privilege"
@@ -59,7 +60,7 @@ func (c *Component) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement
 // handleMessage reads the one message the component cares about: the
 // server's grant of privileges (XEP-0356), sent right after the handshake.
 func (c *Component) handleMessage(t xml.TokenReader, start *xml.StartElement) {
-	from, err := jid.Parse(attrValue(start.Attr, "from"))
+	from, err := jidnorm.Parse(attrValue(start.Attr, "from"))
 	if err != nil || from.Localpart() != "" || from.Resourcepart() != "" {
 		return // only a server grants privileges
 	}

@@ -1,6 +1,9 @@
 package component
 
-import "mellium.im/xmpp/jid"
+import (
+	"github.com/presenced/presenced/internal/jidnorm"
+	"mellium.im/xmpp/jid"
+)
 
 // jidCacheSize bounds the cache; when full it starts over, which costs one
 // parse per address again and keeps memory flat.
@@ -30,7 +33,7 @@ func (c *jidCache) parse(s string) (parsedJID, bool) {
 	if s == "" {
 		return parsedJID{}, false
 	}
-	j, err := jid.Parse(s)
+	j, err := jidnorm.Parse(s)
 	if err != nil {
 		return parsedJID{}, false
 	}

@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/presenced/presenced/internal/jidnorm"
 	"mellium.im/xmpp"
-	"mellium.im/xmpp/jid"
 )
 
 // Probe's pace: at most probeBurst probes, then a pause of probePause
@@ -108,7 +108,7 @@ func (c *Component) Probe(ctx context.Context, users []string) (sent int, err er
 		first   string
 	)
 	for _, u := range users {
-		j, perr := jid.Parse(u)
+		j, perr := jidnorm.Parse(u)
 		if perr != nil || j.Localpart() == "" || j.Resourcepart() != "" {
 			if invalid == 0 {
 				first = u

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"mellium.im/xmpp/jid"
+	"github.com/presenced/presenced/internal/jidnorm"
 )
 
 // maxTokenLen bounds the work an unauthenticated client can cause.
@@ -112,14 +112,14 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 		Expires: tc.ExpiresAt.Time,
 	}
 	for i, d := range tc.Domains {
-		j, err := jid.Parse(d)
+		j, err := jidnorm.Parse(d)
 		if err != nil || j.Localpart() != "" || j.Resourcepart() != "" {
 			return nil, fail(ErrMalformed, fmt.Sprintf("domains[%d] is not a domain", i))
 		}
 		c.Domains = append(c.Domains, j.Domainpart())
 	}
 	for i, u := range tc.Users {
-		j, err := jid.Parse(u)
+		j, err := jidnorm.Parse(u)
 		if err != nil || j.Localpart() == "" || j.Resourcepart() != "" {
 			return nil, fail(ErrMalformed, fmt.Sprintf("users[%d] is not a bare JID with a localpart", i))
 		}

@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"mellium.im/xmpp/jid"
-
+	"github.com/presenced/presenced/internal/jidnorm"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -15,7 +14,7 @@ type Source interface {
 	// ListSessions returns the available sessions of domain (of every
 	// domain the server hosts when domain is empty), as
 	// presence.Tracker.Reconcile takes them: User a normalized bare JID
-	// (mellium's jid.Parse, as the component normalizes), Resource not
+	// (internal/jidnorm, as the component normalizes), Resource not
 	// empty, Priority within -128..127. Sessions that are connected but not
 	// available are left out. The list must be complete: an error, never
 	// a partial list, when the server answered only in part (a missing
@@ -24,13 +23,13 @@ type Source interface {
 }
 
 // NormalizeDomain returns domain as the bare JIDs of presence carry it
-// (mellium's jid.Parse: PRECIS, lowercased). An empty domain, or one with a
+// (internal/jidnorm: mellium's jid.Parse, PRECIS, lowercased, no empty label). An empty domain, or one with a
 // localpart or a resource, is an error.
 func NormalizeDomain(domain string) (string, error) {
 	if domain == "" || strings.ContainsAny(domain, "@/") {
 		return "", fmt.Errorf("sessions: invalid domain %q", domain)
 	}
-	j, err := jid.Parse(domain)
+	j, err := jidnorm.Parse(domain)
 	if err != nil {
 		return "", fmt.Errorf("sessions: invalid domain %q: %w", domain, err)
 	}
@@ -41,7 +40,7 @@ func NormalizeDomain(domain string) (string, error) {
 // resource; false for an address that does not parse, or has no localpart
 // or no resource (the component could not have parsed it either).
 func SplitJID(s string) (bare, resource string, ok bool) {
-	j, err := jid.Parse(s)
+	j, err := jidnorm.Parse(s)
 	if err != nil || j.Resourcepart() == "" || j.Localpart() == "" {
 		return "", "", false
 	}
