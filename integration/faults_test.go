@@ -353,35 +353,31 @@ func settle(t *testing.T, ch *churn, d *daemon, users []string, dbURL string) {
 	}
 }
 
-// (a) ejabberd killed with SIGKILL under load, then started again: an
-// ejabberd of the test's own, so the others never see a killed server.
+// (a) The server killed with SIGKILL under load, then started again:
+// ejabberd and MongooseIM, each a server of the test's own, so the others
+// never see a killed server.
 func TestFaultServerKilledUnderLoad(t *testing.T) {
 	var users []string
 	for i := range 10 {
 		users = append(users, "load"+strconv.Itoa(i))
 	}
-	dir, own := privateEjabberd(t, loadPassword, users...)
-	d := startPresencedOn(t, own, "PRESENCED_LINK_GRACE=10s")
-	d.waitConnected(t, 1)
-	ch := startChurnOn(t, own["XMPP_C2S_ADDR"], users, 100*time.Millisecond, "")
-	time.Sleep(3 * time.Second) // under load for a while
-
-	out, _ := exec.Command("pgrep", "-f", "beam.*"+dir).Output()
-	pids := strings.Fields(string(out))
-	if len(pids) == 0 {
-		t.Fatal("no ejabberd process found for " + dir)
+	for _, kind := range []string{"ejabberd", "mongooseim"} {
+		t.Run(kind, func(t *testing.T) {
+			own := privateServer(t, kind, loadPassword, users...)
+			d := startPresencedOn(t, own, "PRESENCED_LINK_GRACE=10s")
+			d.waitConnected(t, 1)
+			ch := startChurnOn(t, own.env["XMPP_C2S_ADDR"], users, 100*time.Millisecond, "")
+			time.Sleep(3 * time.Second) // under load for a while
+			own.kill(t)
+			time.Sleep(2 * time.Second) // the server stays away while the users and presenced retry
+			if err := own.start(); err != nil {
+				t.Fatal(err)
+			}
+			d.waitConnected(t, 2)
+			time.Sleep(3 * time.Second) // load again after the recovery
+			settle(t, ch, d, users, "")
+		})
 	}
-	for _, p := range pids {
-		pid, _ := strconv.Atoi(p)
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-	time.Sleep(2 * time.Second) // the server stays away while the users and presenced retry
-	if err := ejabberdAt(dir, "start"); err != nil {
-		t.Fatal(err)
-	}
-	d.waitConnected(t, 2)
-	time.Sleep(3 * time.Second) // load again after the recovery
-	settle(t, ch, d, users, "")
 }
 
 // (b) PostgreSQL stopped for 30 s under load: the API keeps answering from

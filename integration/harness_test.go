@@ -22,17 +22,21 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"mellium.im/xmpp/jid"
 
 	"github.com/presenced/presenced/internal/app"
 	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/internal/xmppclient"
 )
 
-// env is what scripts/ejabberd wrote for the running instance.
+// The servers of the suite, started by TestMain and shared by the tests
+// that leave them running: ejabberd (scripts/ejabberd) and MongooseIM
+// (scripts/mongooseim). The presence and liveness tests run against both
+// (forEachServer); the others against ejabberd, whose environment env is.
 var (
-	env         map[string]string
-	ejDir       string
+	ejd         *xmppServer
+	mim         *xmppServer
+	env         map[string]string // ejd.env
+	ejDir       string            // ejd.dir
 	binary      string
 	simBinary   string
 	databaseURL string // a private PostgreSQL, started by TestMain
@@ -72,24 +76,40 @@ func run(m *testing.M) int {
 		return 1
 	}
 
-	ejDir = filepath.Join(tmp, "ejabberd")
-	if err := ejabberd("start"); err != nil {
-		fmt.Fprintln(os.Stderr, "integration: starting ejabberd:", err)
-		return 1
-	}
-	defer ejabberd("stop")
-	if env, err = readEnv(filepath.Join(ejDir, "env")); err != nil {
-		fmt.Fprintln(os.Stderr, "integration:", err)
-		return 1
-	}
-	args := []string{}
+	// Both servers at once: each takes seconds to start.
+	var users []string
 	for u, p := range passwords {
-		args = append(args, u, p)
+		users = append(users, u, p)
 	}
-	if err := ejabberd("adduser", args...); err != nil {
-		fmt.Fprintln(os.Stderr, "integration: adding users:", err)
+	ejd = &xmppServer{kind: "ejabberd", dir: filepath.Join(tmp, "ejabberd")}
+	mim = &xmppServer{kind: "mongooseim", dir: filepath.Join(tmp, "mongooseim")}
+	errs := make(chan error, 2)
+	for _, s := range []*xmppServer{ejd, mim} {
+		go func() {
+			err := s.start()
+			if err == nil {
+				err = s.addUsers(true, users...)
+			}
+			if err != nil {
+				err = fmt.Errorf("integration: starting %s: %v", s.kind, err)
+			}
+			errs <- err
+		}()
+	}
+	defer mim.run("stop")
+	defer ejd.run("stop")
+	failed := false
+	for range 2 {
+		if err := <-errs; err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			failed = true
+		}
+	}
+	if failed {
 		return 1
 	}
+	env, ejDir = ejd.env, ejd.dir
+
 	pgDir = filepath.Join(tmp, "postgres")
 	out, err := exec.Command("../scripts/postgres", "start", pgDir).Output()
 	if err != nil {
@@ -105,24 +125,14 @@ func run(m *testing.M) int {
 	_, databaseURL, _ = strings.Cut(strings.TrimSpace(pgEnv), "DATABASE_URL=")
 	code := m.Run()
 	if code != 0 || os.Getenv("PRESENCED_KEEP_LOGS") != "" {
-		dumpEjabberdLog()
+		ejd.dumpLogs()
+		mim.dumpLogs()
 	}
 	return code
 }
 
 // ejabberd runs scripts/ejabberd CMD DIR ARGS on the shared ejabberd.
-func ejabberd(cmd string, args ...string) error { return ejabberdAt(ejDir, cmd, args...) }
-
-// ejabberdAt runs scripts/ejabberd CMD DIR ARGS.
-func ejabberdAt(dir, cmd string, args ...string) error {
-	c := exec.Command("../scripts/ejabberd", append([]string{cmd, dir}, args...)...)
-	var stderr bytes.Buffer
-	c.Stderr = &stderr
-	if err := c.Run(); err != nil {
-		return fmt.Errorf("scripts/ejabberd %s: %v\n%s", cmd, err, stderr.String())
-	}
-	return nil
-}
+func ejabberd(cmd string, args ...string) error { return ejd.run(cmd, args...) }
 
 func readEnv(path string) (map[string]string, error) {
 	data, err := os.ReadFile(path)
@@ -132,7 +142,7 @@ func readEnv(path string) (map[string]string, error) {
 	out := make(map[string]string)
 	for _, line := range strings.Split(string(data), "\n") {
 		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
-			out[k] = v
+			out[k] = strings.Trim(v, "'")
 		}
 	}
 	for _, k := range []string{"XMPP_C2S_ADDR", "XMPP_COMPONENT_ADDR", "XMPP_COMPONENT_JID", "XMPP_COMPONENT_SECRET"} {
@@ -143,53 +153,12 @@ func readEnv(path string) (map[string]string, error) {
 	return out, nil
 }
 
-// privateEjabberd starts an ejabberd of the test's own, for a test that
-// kills or stops its server: the shared one then stays as the other tests
-// expect it, whatever the order of the tests and whether this one fails.
-// users are registered with password, presenced on their rosters. It is
-// stopped when the test ends; its directory holds its env and logs.
-func privateEjabberd(t *testing.T, password string, users ...string) (dir string, env map[string]string) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "presenced-ejabberd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = ejabberdAt(dir, "stop")
-		_ = os.RemoveAll(dir)
-	})
-	if err := ejabberdAt(dir, "start"); err != nil {
-		t.Fatal(err)
-	}
-	if env, err = readEnv(filepath.Join(dir, "env")); err != nil {
-		t.Fatal(err)
-	}
-	var args []string
-	for _, u := range users {
-		args = append(args, u, password)
-	}
-	if err := ejabberdAt(dir, "adduser", args...); err != nil {
-		t.Fatal(err)
-	}
-	return dir, env
-}
-
-func dumpEjabberdLog() {
-	logs, _ := filepath.Glob(filepath.Join(ejDir, "log", "*.log"))
-	for _, l := range logs {
-		data, _ := os.ReadFile(l)
-		if len(data) > 8000 {
-			data = data[len(data)-8000:]
-		}
-		fmt.Fprintf(os.Stderr, "==== %s (tail)\n%s\n", l, data)
-	}
-}
-
 // daemon is a running presenced: in-process (app), as most tests run it,
 // or a separate process (cmd) for the tests that kill it or measure its
 // memory.
 type daemon struct {
-	base string // http://host:port
+	srv  *xmppServer // the server its component attaches to
+	base string      // http://host:port
 	app  *app.App
 	cmd  *exec.Cmd
 	logs *logTail
@@ -256,44 +225,46 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startPresenced runs the binary against the shared ejabberd with extra
+// startPresenced runs presenced against the shared ejabberd with extra
 // environment (KEY=VALUE) and waits until its HTTP API answers. It is
-// stopped with SIGTERM when the test ends; its logs are shown if it fails.
+// stopped as SIGTERM stops it when the test ends; its logs are shown if it
+// fails.
 func startPresenced(t *testing.T, extra ...string) *daemon {
 	t.Helper()
-	return startPresencedOn(t, env, extra...)
+	return startPresencedOn(t, ejd, extra...)
 }
 
 // settingsFor returns the environment presenced gets in the tests: the
-// component of the ejabberd whose environment (DIR/env of scripts/ejabberd)
-// is env, the HTTP address addr, short waits, debug logs, and extra
-// (KEY=VALUE, later ones win).
-func settingsFor(env map[string]string, addr string, extra ...string) []string {
-	return append([]string{
-		"PRESENCED_JID=" + env["XMPP_COMPONENT_JID"],
-		"PRESENCED_SECRET=" + env["XMPP_COMPONENT_SECRET"],
-		"PRESENCED_SERVER=" + env["XMPP_COMPONENT_ADDR"],
+// component of server s, s's own settings (xmppServer.settings), the HTTP
+// address addr, short waits, debug logs, and extra (KEY=VALUE, later ones
+// win).
+func settingsFor(s *xmppServer, addr string, extra ...string) []string {
+	out := []string{
+		"PRESENCED_JID=" + s.env["XMPP_COMPONENT_JID"],
+		"PRESENCED_SECRET=" + s.env["XMPP_COMPONENT_SECRET"],
+		"PRESENCED_SERVER=" + s.env["XMPP_COMPONENT_ADDR"],
 		"PRESENCED_HTTP=" + addr,
 		"PRESENCED_PROBE_WAIT=2s",
 		"PRESENCED_KEEPALIVE=2s", // the keepalive must work through a real server
 		"PRESENCED_LOG_LEVEL=debug",
-	}, extra...)
+	}
+	out = append(out, s.settings()...)
+	return append(out, extra...)
 }
 
-// startPresencedOn is startPresenced against the ejabberd whose
-// environment is env. presenced runs in-process (internal/app), configured
-// from the same settings an operator would give the binary
-// (app.ParseSettings), so the race detector of the test binary watches it
-// too; it is stopped as SIGTERM stops the binary.
-func startPresencedOn(t *testing.T, env map[string]string, extra ...string) *daemon {
+// startPresencedOn is startPresenced against server s. presenced runs
+// in-process (internal/app), configured from the same settings an operator
+// would give the binary (app.ParseSettings), so the race detector of the
+// test binary watches it too; it is stopped as SIGTERM stops the binary.
+func startPresencedOn(t *testing.T, s *xmppServer, extra ...string) *daemon {
 	t.Helper()
 	addr := freeAddr(t)
 	vars := map[string]string{}
-	for _, kv := range settingsFor(env, addr, extra...) {
+	for _, kv := range settingsFor(s, addr, extra...) {
 		k, v, _ := strings.Cut(kv, "=")
 		vars[k] = v
 	}
-	d := &daemon{base: "http://" + addr, logs: &logTail{}, done: make(chan struct{})}
+	d := &daemon{srv: s, base: "http://" + addr, logs: &logTail{}, done: make(chan struct{})}
 	cfg, err := app.ParseSettings(nil, func(k string) string { return vars[k] }, d.logs)
 	if err != nil {
 		t.Fatal(err)
@@ -319,12 +290,12 @@ func startPresencedProcess(t *testing.T, extra ...string) *daemon {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(binary)
-	cmd.Env = append(os.Environ(), settingsFor(env, addr, extra...)...)
+	cmd.Env = append(os.Environ(), settingsFor(ejd, addr, extra...)...)
 	out, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{base: "http://" + addr, cmd: cmd, logs: &logTail{}, done: make(chan struct{})}
+	d := &daemon{srv: ejd, base: "http://" + addr, cmd: cmd, logs: &logTail{}, done: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -581,23 +552,34 @@ func (s *stream) expect(t *testing.T, what string, match func(frame) bool) frame
 	}
 }
 
-// login connects a real client as user and sends its initial presence.
+// login connects a real client to the shared ejabberd as user and sends
+// its initial presence.
 func login(t *testing.T, user string, p xmppclient.Presence) *xmppclient.Client {
 	t.Helper()
-	return dialAs(t, user, passwords[user], p)
+	return ejd.login(t, user, passwords[user], p)
 }
 
-// dialAs logs a real client in as user with password and sends p.
+// login connects a real client to d's server as user and sends p.
+func (d *daemon) login(t *testing.T, user string, p xmppclient.Presence) *xmppclient.Client {
+	t.Helper()
+	return d.srv.login(t, user, passwords[user], p)
+}
+
+// dialAs logs a real client in to the shared ejabberd as user with
+// password and sends p.
 func dialAs(t *testing.T, user, password string, p xmppclient.Presence) *xmppclient.Client {
 	t.Helper()
-	j := jid.MustParse(user + "@" + env["XMPP_DOMAIN"])
+	return ejd.login(t, user, password, p)
+}
+
+// login logs a real client in to s as user with password (the server picks
+// the resource; it answers every query with an error, as a minimal client)
+// and sends p.
+func (s *xmppServer) login(t *testing.T, user, password string, p xmppclient.Presence) *xmppclient.Client {
+	t.Helper()
+	c := s.dial(t, user, password, "", xmppclient.AnswerNone)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	c, err := xmppclient.Dial(ctx, env["XMPP_C2S_ADDR"], j, password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
 	if err := c.Presence(ctx, p); err != nil {
 		t.Fatal(err)
 	}

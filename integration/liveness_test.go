@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"mellium.im/xmpp/jid"
-
 	"github.com/presenced/presenced/internal/xmppclient"
 )
 
@@ -25,9 +23,9 @@ const (
 	ghostBound       = livePingInterval + livePingTimeout + 2*time.Second + time.Second
 )
 
-func startLiveness(t *testing.T) *daemon {
+func startLiveness(t *testing.T, srv *xmppServer) *daemon {
 	t.Helper()
-	d := startPresenced(t,
+	d := startPresencedOn(t, srv,
 		"PRESENCED_PING_INTERVAL="+livePingInterval.String(),
 		"PRESENCED_PING_TIMEOUT="+livePingTimeout.String(),
 		"PRESENCED_SWEEP_INTERVAL="+liveSweep.String())
@@ -37,43 +35,34 @@ func startLiveness(t *testing.T) *daemon {
 
 var userSeq atomic.Int64
 
-// newUser registers a fresh user on the test ejabberd and returns its
-// name and password. A roster user has the component on its roster
-// (subscription both), as provisioning does; the other knows nothing of the
-// component and can only send it directed presence.
-func newUser(t *testing.T, roster bool) (string, string) {
+// newUser registers a fresh user on srv and returns its name and
+// password. A roster user has the component on its roster, as provisioning
+// leaves it; the other knows nothing of the component and can only send it
+// directed presence.
+func newUser(t *testing.T, srv *xmppServer, roster bool) (string, string) {
 	t.Helper()
 	name := fmt.Sprintf("live%d-%d", time.Now().UnixNano()%1e6, userSeq.Add(1))
 	pw := name + "-pw"
-	if roster {
-		if err := ejabberd("adduser", name, pw); err != nil {
-			t.Fatal(err)
-		}
-		return name, pw
+	if err := srv.addUsers(roster, name, pw); err != nil {
+		t.Fatal(err)
 	}
-	registerWithoutComponent(t, name, pw)
 	return name, pw
 }
 
-// liveClient logs in one resource of user (the server picks its name:
-// ejabberd ignores the one asked for) that answers as a says, and makes
-// it available: broadcast presence, and for a user without the component
-// on the roster also directed presence to the component.
-func liveClient(t *testing.T, user, pw, resource string, a xmppclient.Answers, directed bool) *xmppclient.Client {
+// liveClient logs in one resource of user on srv (ejabberd picks its name
+// and ignores the one asked for) that answers as a says, and makes it
+// available: broadcast presence, and for a user without the component on
+// the roster also directed presence to the component.
+func liveClient(t *testing.T, srv *xmppServer, user, pw, resource string, a xmppclient.Answers, directed bool) *xmppclient.Client {
 	t.Helper()
+	c := srv.dial(t, user, pw, resource, a)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	j := jid.MustParse(user + "@" + env["XMPP_DOMAIN"] + "/" + resource)
-	c, err := xmppclient.Dialer{Answers: a}.Dial(ctx, env["XMPP_C2S_ADDR"], j, pw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
 	if err := c.Presence(ctx, xmppclient.Presence{Status: resource}); err != nil {
 		t.Fatal(err)
 	}
 	if directed {
-		if err := c.Presence(ctx, xmppclient.Presence{Status: resource, To: env["XMPP_COMPONENT_JID"]}); err != nil {
+		if err := c.Presence(ctx, xmppclient.Presence{Status: resource, To: srv.env["XMPP_COMPONENT_JID"]}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -109,8 +98,10 @@ func (d *daemon) waitResources(t *testing.T, bare string, timeout time.Duration,
 // whatever the server answers to probes for it, and stays offline through
 // the probe sweeps that follow; its siblings stay online. For users known
 // by roster subscription and by directed presence alike.
-func TestFrozenResourceMatrix(t *testing.T) {
-	d := startLiveness(t)
+func TestFrozenResourceMatrix(t *testing.T) { forEachServer(t, testFrozenResourceMatrix) }
+
+func testFrozenResourceMatrix(t *testing.T, srv *xmppServer) {
+	d := startLiveness(t, srv)
 	cases := []struct {
 		name     string
 		siblings []xmppclient.Answers
@@ -132,17 +123,17 @@ func TestFrozenResourceMatrix(t *testing.T) {
 			t.Run(kind+"/"+tc.name, func(t *testing.T) {
 				t.Parallel()
 				directed := kind == "directed"
-				user, pw := newUser(t, !directed)
-				bare := user + "@" + env["XMPP_DOMAIN"]
+				user, pw := newUser(t, srv, !directed)
+				bare := srv.bare(user)
 				var frozen []*xmppclient.Client
 				var all, live []string
 				for i := range tc.frozen {
-					c := liveClient(t, user, pw, fmt.Sprintf("frozen%d", i), xmppclient.AnswerPing, directed)
+					c := liveClient(t, srv, user, pw, fmt.Sprintf("frozen%d", i), xmppclient.AnswerPing, directed)
 					frozen = append(frozen, c)
 					all = append(all, c.JID.Resourcepart())
 				}
 				for i, a := range tc.siblings {
-					c := liveClient(t, user, pw, fmt.Sprintf("live%d", i), a, directed)
+					c := liveClient(t, srv, user, pw, fmt.Sprintf("live%d", i), a, directed)
 					all, live = append(all, c.JID.Resourcepart()), append(live, c.JID.Resourcepart())
 				}
 				d.waitResources(t, bare, 15*time.Second, all...)
@@ -176,12 +167,14 @@ func TestFrozenResourceMatrix(t *testing.T) {
 // sends it directed presence is tracked, stays online through probe sweeps
 // (which its server does not answer) while its client is there, with or
 // without XEP-0199, and goes offline when it leaves.
-func TestDirectedPresence(t *testing.T) {
-	d := startLiveness(t)
-	user, pw := newUser(t, false)
-	bare := user + "@" + env["XMPP_DOMAIN"]
-	pinged := liveClient(t, user, pw, "pinged", xmppclient.AnswerPing, true)
-	disco := liveClient(t, user, pw, "noping", xmppclient.AnswerDisco, true)
+func TestDirectedPresence(t *testing.T) { forEachServer(t, testDirectedPresence) }
+
+func testDirectedPresence(t *testing.T, srv *xmppServer) {
+	d := startLiveness(t, srv)
+	user, pw := newUser(t, srv, false)
+	bare := srv.bare(user)
+	pinged := liveClient(t, srv, user, pw, "pinged", xmppclient.AnswerPing, true)
+	disco := liveClient(t, srv, user, pw, "noping", xmppclient.AnswerDisco, true)
 	d.waitResources(t, bare, 15*time.Second, pinged.JID.Resourcepart(), disco.JID.Resourcepart())
 	// Three sweeps and at least one ping round: both stay.
 	for range 4 {
@@ -203,12 +196,14 @@ func TestDirectedPresence(t *testing.T) {
 
 // TestUnavailableStatus: the status text of unavailable presence is the
 // user's last word, shown while offline.
-func TestUnavailableStatus(t *testing.T) {
-	d := startPresenced(t)
+func TestUnavailableStatus(t *testing.T) { forEachServer(t, testUnavailableStatus) }
+
+func testUnavailableStatus(t *testing.T, srv *xmppServer) {
+	d := startPresencedOn(t, srv)
 	d.waitConnected(t, 1)
-	user, pw := newUser(t, true)
-	bare := user + "@" + env["XMPP_DOMAIN"]
-	c := liveClient(t, user, pw, "pc", xmppclient.AnswerPing, false)
+	user, pw := newUser(t, srv, true)
+	bare := srv.bare(user)
+	c := liveClient(t, srv, user, pw, "pc", xmppclient.AnswerPing, false)
 	d.waitResources(t, bare, 15*time.Second, c.JID.Resourcepart())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

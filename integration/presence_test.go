@@ -48,8 +48,10 @@ func wantREST(t *testing.T, d *daemon, bare string, check func(restUser) error) 
 	})
 }
 
-func TestPresenceLifecycle(t *testing.T) {
-	d := startPresenced(t)
+func TestPresenceLifecycle(t *testing.T) { forEachServer(t, testPresenceLifecycle) }
+
+func testPresenceLifecycle(t *testing.T, srv *xmppServer) {
+	d := startPresencedOn(t, srv)
 	d.waitConnected(t, 1)
 	ws := d.stream(t)
 	var lat latencies
@@ -57,7 +59,7 @@ func TestPresenceLifecycle(t *testing.T) {
 
 	// alice logs in on her desktop.
 	sent := time.Now()
-	desk := login(t, "alice", xmppclient.Presence{Priority: 5, Status: "hello"})
+	desk := d.login(t, "alice", xmppclient.Presence{Priority: 5, Status: "hello"})
 	deskRes := desk.JID.Resourcepart()
 	f := ws.expect(t, "alice online", func(f frame) bool { return f.JID == "alice@localhost" && f.Event == "online" })
 	t.Logf("login and initial presence -> WebSocket frame: %v", f.received.Sub(sent))
@@ -105,7 +107,7 @@ func TestPresenceLifecycle(t *testing.T) {
 
 	// bob logs in, do not disturb.
 	sent = time.Now()
-	bob := login(t, "bob", xmppclient.Presence{Show: "dnd", Status: "focus"})
+	bob := d.login(t, "bob", xmppclient.Presence{Show: "dnd", Status: "focus"})
 	f = ws.expect(t, "bob online", func(f frame) bool { return f.JID == "bob@localhost" && f.Event == "online" })
 	t.Logf("login and initial presence -> WebSocket frame: %v", f.received.Sub(sent))
 	if f.User.Show != "dnd" || f.User.Status != "focus" {
@@ -119,7 +121,7 @@ func TestPresenceLifecycle(t *testing.T) {
 	})
 
 	// alice opens a second resource with a higher priority: it wins.
-	phone := login(t, "alice", xmppclient.Presence{Show: "chat", Status: "on the go", Priority: 10})
+	phone := d.login(t, "alice", xmppclient.Presence{Show: "chat", Status: "on the go", Priority: 10})
 	phoneRes := phone.JID.Resourcepart()
 	f = ws.expect(t, "alice's phone online", func(f frame) bool {
 		return f.JID == "alice@localhost" && f.Event == "online" && f.Resource.Resource == phoneRes
@@ -186,26 +188,28 @@ func TestPresenceLifecycle(t *testing.T) {
 // TestServerRestart restarts ejabberd under a running presenced: the
 // component reconnects by itself, probes, and reports the right state
 // again; the WebSocket client sees it all on the same stream.
-func TestServerRestart(t *testing.T) {
-	d := startPresenced(t, "PRESENCED_LINK_GRACE=5m") // the probe, not the grace period, must fix the state
+func TestServerRestart(t *testing.T) { forEachServer(t, testServerRestart) }
+
+func testServerRestart(t *testing.T, srv *xmppServer) {
+	d := startPresencedOn(t, srv, "PRESENCED_LINK_GRACE=5m") // the probe, not the grace period, must fix the state
 	d.waitConnected(t, 1)
 	ws := d.stream(t)
-	carol := login(t, "carol", xmppclient.Presence{Show: "away"})
-	dave := login(t, "dave", xmppclient.Presence{})
+	carol := d.login(t, "carol", xmppclient.Presence{Show: "away"})
+	dave := d.login(t, "dave", xmppclient.Presence{})
 	ws.expect(t, "carol online", func(f frame) bool { return f.JID == "carol@localhost" && f.Event == "online" })
 	ws.expect(t, "dave online", func(f frame) bool { return f.JID == "dave@localhost" && f.Event == "online" })
 	oldCarol := carol.JID.Resourcepart()
 
-	if err := ejabberd("stop"); err != nil {
+	if err := srv.run("stop"); err != nil {
 		t.Fatal(err)
 	}
 	<-carol.Done()
 	<-dave.Done()
-	if err := ejabberd("start"); err != nil {
+	if err := srv.start(); err != nil {
 		t.Fatal(err)
 	}
 	// carol comes back at once; dave does not.
-	carol2 := login(t, "carol", xmppclient.Presence{Show: "xa", Status: "back"})
+	carol2 := d.login(t, "carol", xmppclient.Presence{Show: "xa", Status: "back"})
 	d.waitConnected(t, 2)
 
 	ws.expect(t, "dave offline", func(f frame) bool { return f.JID == "dave@localhost" && f.Event == "offline" })
@@ -246,8 +250,10 @@ func TestServerRestart(t *testing.T) {
 
 // TestWrongSecret: the real server refuses the handshake; presenced says
 // so clearly and keeps serving its API while it waits to retry.
-func TestWrongSecret(t *testing.T) {
-	d := startPresenced(t, "PRESENCED_SECRET=wrong")
+func TestWrongSecret(t *testing.T) { forEachServer(t, testWrongSecret) }
+
+func testWrongSecret(t *testing.T, srv *xmppServer) {
+	d := startPresencedOn(t, srv, "PRESENCED_SECRET=wrong")
 	eventually(t, "the refusal in the log", 20*time.Second, func() error {
 		if len(d.logs.matches("the server refused the handshake")) == 0 {
 			return fmt.Errorf("not yet")
@@ -264,12 +270,14 @@ func TestWrongSecret(t *testing.T) {
 // looks like to the server, which keeps the session) goes offline through
 // the ping timeout. A killed process would close its socket, and the server
 // would report unavailable at once; that path is in TestPresenceLifecycle.
-func TestFrozenClientTimesOut(t *testing.T) {
-	d := startPresenced(t, "PRESENCED_PING_INTERVAL=1s", "PRESENCED_PING_TIMEOUT=2s")
+func TestFrozenClientTimesOut(t *testing.T) { forEachServer(t, testFrozenClientTimesOut) }
+
+func testFrozenClientTimesOut(t *testing.T, srv *xmppServer) {
+	d := startPresencedOn(t, srv, "PRESENCED_PING_INTERVAL=1s", "PRESENCED_PING_TIMEOUT=2s")
 	d.waitConnected(t, 1)
 	ws := d.stream(t)
 
-	sim := exec.Command(simBinary, "-c2s", env["XMPP_C2S_ADDR"], "-domain", env["XMPP_DOMAIN"],
+	sim := exec.Command(simBinary, "-c2s", srv.env["XMPP_C2S_ADDR"], "-domain", srv.env["XMPP_DOMAIN"],
 		"-users", "erin:"+passwords["erin"], "-hold")
 	var simLog bytes.Buffer
 	sim.Stderr = &simLog
@@ -307,11 +315,13 @@ func TestFrozenClientTimesOut(t *testing.T) {
 
 // TestLiveClientAnswersPings: a client that stays connected and answers
 // pings is never taken offline by the heartbeat.
-func TestLiveClientAnswersPings(t *testing.T) {
-	d := startPresenced(t, "PRESENCED_PING_INTERVAL=1s", "PRESENCED_PING_TIMEOUT=2s")
+func TestLiveClientAnswersPings(t *testing.T) { forEachServer(t, testLiveClientAnswersPings) }
+
+func testLiveClientAnswersPings(t *testing.T, srv *xmppServer) {
+	d := startPresencedOn(t, srv, "PRESENCED_PING_INTERVAL=1s", "PRESENCED_PING_TIMEOUT=2s")
 	d.waitConnected(t, 1)
 	ws := d.stream(t)
-	login(t, "alice", xmppclient.Presence{Status: "here"})
+	d.login(t, "alice", xmppclient.Presence{Status: "here"})
 	ws.expect(t, "alice online", func(f frame) bool { return f.JID == "alice@localhost" && f.Event == "online" })
 	// Wait for at least three answered pings (debug log of the tracker is
 	// not needed: a failed ping would publish an offline event).

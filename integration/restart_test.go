@@ -3,10 +3,7 @@
 package integration
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -30,7 +27,9 @@ func TestRestartOnMemoryStoreReconcilesFromEjabberd(t *testing.T) {
 	if err := ejabberd("adduser", "rs-ann", pw, "rs-ben", pw); err != nil {
 		t.Fatal(err)
 	}
-	registerWithoutComponent(t, "rs-nora", pw)
+	if err := ejd.addUsers(false, "rs-nora", pw); err != nil {
+		t.Fatal(err)
+	}
 
 	cfg := []string{
 		"PRESENCED_STORE=memory",
@@ -93,21 +92,4 @@ func TestRestartOnMemoryStoreReconcilesFromEjabberd(t *testing.T) {
 		t.Error("a reconcile pass failed against a healthy ejabberd")
 	}
 	_ = nora
-}
-
-// registerWithoutComponent registers user on the test ejabberd through its
-// HTTP API, without putting the component on the roster (scripts/ejabberd
-// adduser always does).
-func registerWithoutComponent(t *testing.T, user, password string) {
-	t.Helper()
-	body, _ := json.Marshal(map[string]string{"user": user, "host": env["XMPP_DOMAIN"], "password": password})
-	resp, err := http.Post(env["EJABBERD_API_URL"]+"/register", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK && !bytes.Contains(msg, []byte("already registered")) {
-		t.Fatalf("register %s: %d %s", user, resp.StatusCode, msg)
-	}
 }
