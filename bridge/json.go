@@ -35,6 +35,9 @@ type resourceJSON struct {
 	Since    time.Time         `json:"since"`
 	Idle     *time.Time        `json:"idle_since,omitempty"`
 	Expires  *time.Time        `json:"expires,omitempty"`
+	// Source "session_list": known from the server's session list alone
+	// (presence.Resource.Listed); show and status are then not the user's.
+	Source string `json:"source,omitempty"`
 }
 
 // listJSON answers GET /v1/presence.
@@ -84,6 +87,9 @@ func toResource(r *presence.Resource, online bool) resourceJSON {
 	}
 	if !r.Expires.IsZero() {
 		out.Expires = &r.Expires
+	}
+	if r.Listed {
+		out.Source = "session_list"
 	}
 	return out
 }

@@ -103,6 +103,12 @@ type Update struct {
 	// probes for this user (see Settle). The zero value: the client's own
 	// presence.
 	Answer bool
+	// Listed marks a report taken from the server's session list alone
+	// (Tracker.Reconcile bringing a session online, the reconcile policy
+	// "online"): the server said a session exists, nobody said what its
+	// presence is. The resource then carries Resource.Listed until a
+	// presence stanza for it (the client's or a probe answer) replaces it.
+	Listed bool
 }
 
 // Resource is the state of one resource of a user.
@@ -119,6 +125,11 @@ type Resource struct {
 	// Expires is when a resource with a TTL goes offline unless refreshed;
 	// zero for resources without TTL.
 	Expires time.Time
+	// Listed: the resource is known from the server's session list only
+	// (Update.Listed). Its Show is plain available and its Status empty
+	// because nobody has said otherwise, not because the user did; an API
+	// says so. Not kept by stores: a restored resource has it false.
+	Listed bool
 
 	// confirmed is when a report (the client's or the server's) last
 	// confirmed the resource (see Expire), alive when the client itself last
@@ -135,7 +146,7 @@ type Resource struct {
 // same reports whether r already carries what u says.
 func (r *Resource) same(u *Update) bool {
 	return r.Show == u.Show && r.Status == u.Status && r.Priority == u.Priority &&
-		r.Idle.Equal(u.Idle) && slices.Equal(r.Statuses, u.Statuses)
+		r.Idle.Equal(u.Idle) && slices.Equal(r.Statuses, u.Statuses) && r.Listed == u.Listed
 }
 
 // User is the state of one user: the aggregate presence and the online

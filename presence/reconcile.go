@@ -94,7 +94,7 @@ func (t *Tracker) Reconcile(at time.Time, domains []string, sessions []Session) 
 		// The server's word, not the client's: it does not bring back a
 		// resource that stopped answering pings (Update.Answer).
 		u := Update{User: s.User, Resource: s.Resource, Available: true,
-			Show: s.Show, Status: s.Status, Priority: s.Priority, Time: at, Answer: true}
+			Show: s.Show, Status: s.Status, Priority: s.Priority, Time: at, Answer: true, Listed: true}
 		if _, changed, _ := t.applyLocked(&u, now); changed {
 			online++
 		}

@@ -147,6 +147,41 @@ func TestReconcile(t *testing.T) {
 	}
 }
 
+// TestReconcileMarksListedResources: a session that comes online from the
+// list alone is marked Listed (nobody said its presence); the first
+// presence for it, even a probe answer with the same show and status,
+// clears the mark and publishes the change; a known resource never gets it.
+func TestReconcileMarksListedResources(t *testing.T) {
+	clk := newFakeClock()
+	tr := New(Options{Clock: clk})
+	tr.Apply(on("a@one", "pc", ShowNone, "", 0))
+	clk.Advance(time.Second)
+	tr.Reconcile(clk.Now(), nil, []Session{{User: "a@one", Resource: "pc"}, {User: "b@one", Resource: "phone"}})
+	listed := func(jid string) bool {
+		t.Helper()
+		u, _ := tr.Get(jid)
+		if len(u.Resources) != 1 {
+			t.Fatalf("%s: %+v", jid, u)
+		}
+		return u.Resources[0].Listed
+	}
+	if listed("a@one") || !listed("b@one") {
+		t.Fatalf("Listed: a %v (known), b %v (from the list)", listed("a@one"), listed("b@one"))
+	}
+	sub := subscribe(tr)
+	answer := on("b@one", "phone", ShowNone, "", 0)
+	answer.Answer = true
+	if _, changed := tr.Apply(answer); !changed {
+		t.Fatal("a probe answer for a listed resource must publish: the resource's presence is now known")
+	}
+	if ev := next(t, sub); ev.Kind != EventChanged || ev.Resource.Listed {
+		t.Fatalf("event %+v, want changed and no longer listed", ev)
+	}
+	if listed("b@one") {
+		t.Fatal("still listed after its presence came")
+	}
+}
+
 func TestRestoredResourcesExpireWithReasonRestart(t *testing.T) {
 	clk := newFakeClock()
 	tr := New(Options{Clock: clk})

@@ -288,7 +288,7 @@ func (t *Tracker) applyLocked(u *Update, now time.Time) (ev Event, changed bool,
 		return ev, true, nil
 	}
 	r := &usr.resources[i]
-	r.Show, r.Status, r.Statuses, r.Priority, r.Idle = u.Show, u.Status, u.Statuses, u.Priority, u.Idle
+	r.Show, r.Status, r.Statuses, r.Priority, r.Idle, r.Listed = u.Show, u.Status, u.Statuses, u.Priority, u.Idle, u.Listed
 	r.Since, r.Expires, r.confirmed, r.restored = at, expires, now.UnixNano(), false
 	if !u.Answer {
 		r.alive = now.UnixNano()
