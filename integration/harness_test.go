@@ -402,6 +402,7 @@ type restUser struct {
 
 type restResource struct {
 	Resource string `json:"resource"`
+	Source   string `json:"source"`
 	Show     string `json:"show"`
 	Status   string `json:"status"`
 	Priority int    `json:"priority"`
