@@ -128,11 +128,14 @@ type Component struct {
 	// checkLink asks the heartbeat loop for a keepalive now; sweepNow for a
 	// probe sweep now (the reconcile-now command).
 	checkLink, sweepNow chan struct{}
-	commands            *adhoc.Responder
-	connected           atomic.Bool
-	connects            atomic.Int64
-	conflicts           conflicts // links in a row another connection replaced (conflict.go)
-	metrics             *metrics
+	// recheck carries the server's word for resources the tracker holds
+	// stale (recheck.go): the heartbeat loop pings each once more.
+	recheck   chan presence.Update
+	commands  *adhoc.Responder
+	connected atomic.Bool
+	connects  atomic.Int64
+	conflicts conflicts // links in a row another connection replaced (conflict.go)
+	metrics   *metrics
 }
 
 // New checks cfg and returns a Component; it does not connect (see Serve).
@@ -200,6 +203,7 @@ func New(cfg Config) (*Component, error) {
 	}
 	c := &Component{
 		checkLink: make(chan struct{}, 1),
+		recheck:   make(chan presence.Update, maxRechecks),
 		probes:    newProbeLog(),
 		sweepNow:  make(chan struct{}, 1),
 		cfg:       cfg,

@@ -114,9 +114,14 @@ func (c *Component) handlePresence(t xmlstream.TokenReadEncoder, start *xml.Star
 			c.metrics.limited("held")
 			return nil
 		}
-		if _, _, err := tr.Try(u); err != nil {
+		_, changed, err := tr.Try(u)
+		if err != nil {
 			c.metrics.limited("refused")
 			c.log.Debug("component: presence refused", "from", p.From, "err", err)
+		} else if !changed && u.Answer && u.Resource != "" && tr.Stale(user, u.Resource) {
+			// The server still holds a session whose client left a ping
+			// unanswered: ask the client once more (recheck.go).
+			c.askRecheck(u)
 		}
 	case "error":
 		// The server could not deliver to the user (unknown user, server

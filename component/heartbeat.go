@@ -28,6 +28,9 @@ func (c *Component) heartbeat(ctx context.Context, s *xmpp.Session, drop func())
 	tick := time.NewTicker(c.cfg.Tick)
 	defer tick.Stop()
 	pending := make(chan struct{}, maxPendingPings)
+	// The stale resources being pinged again (recheck.go), one ping each.
+	rechecking := map[presence.Ref]struct{}{}
+	rechecked := make(chan presence.Ref, maxPendingPings)
 	var sweep sweeper
 	nextSweep := time.Now().Add(c.cfg.SweepInterval)
 	nextKeepalive := time.Now().Add(c.cfg.KeepAlive)
@@ -67,6 +70,23 @@ func (c *Component) heartbeat(ctx context.Context, s *xmpp.Session, drop func())
 			}
 		case <-c.sweepNow:
 			nextSweep = time.Now() // the next tick starts it
+		case u := <-c.recheck:
+			ref := presence.Ref{User: u.User, Resource: u.Resource}
+			if _, busy := rechecking[ref]; busy {
+				break
+			}
+			if len(pending) == cap(pending) {
+				break // every slot is taken: the server's next word asks again
+			}
+			pending <- struct{}{} // cannot block: only this loop fills it
+			rechecking[ref] = struct{}{}
+			go func() {
+				defer func() { <-pending; rechecked <- ref }()
+				defer c.recoverPanic("recheck")
+				c.recheckStale(ctx, s, u)
+			}()
+		case ref := <-rechecked:
+			delete(rechecking, ref)
 		case err := <-keepalive:
 			awaiting = false
 			if err != nil {

@@ -31,7 +31,7 @@ func newMetrics(reg prometheus.Registerer, c *Component) *metrics {
 		}),
 		pings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "presence_component_pings_total",
-			Help: "Pings to silent resources, by outcome (answered, error, timeout; disco: an error, then an answer to disco#info).",
+			Help: "Pings to silent resources, by outcome (answered, error, timeout; disco: an error, then an answer to disco#info; rechecked: a resource offline for a missed ping answered again, as a resumed stream-management session does).",
 		}, []string{"outcome"}),
 	}
 	m.conflicts = prometheus.NewCounter(prometheus.CounterOpts{

@@ -71,6 +71,24 @@ func TestLiveness(t *testing.T) {
 			got, _ := tr.Get(a)
 			return len(got.Resources) == 2
 		}, true},
+		{"Stale says so while the server's word is ignored", func(t *testing.T, tr *Tracker, clk *fakeClock, pinged time.Time) bool {
+			if tr.Stale(a, "frozen") {
+				t.Error("Stale before any ping was missed")
+			}
+			tr.ExpireResource(a, "frozen", pinged, ReasonTimeout)
+			tr.Apply(answer(a, "frozen", ShowNone))
+			if !tr.Stale(a, "frozen") || tr.Stale(a, "live") {
+				t.Errorf("Stale: frozen %v, live %v; want true, false", tr.Stale(a, "frozen"), tr.Stale(a, "live"))
+			}
+			// The client answered again (a resumed session): the server's
+			// presence for it, applied as the client's, brings it back.
+			tr.Apply(on(a, "frozen", ShowNone, "", 0))
+			if tr.Stale(a, "frozen") {
+				t.Error("still stale after the client's word")
+			}
+			got, _ := tr.Get(a)
+			return len(got.Resources) == 2
+		}, true},
 		{"the client's own presence brings it back", func(t *testing.T, tr *Tracker, clk *fakeClock, pinged time.Time) bool {
 			tr.ExpireResource(a, "frozen", pinged, ReasonTimeout)
 			tr.Apply(on(a, "frozen", ShowNone, "", 0))

@@ -410,6 +410,20 @@ func (t *Tracker) ExpireResource(jid, resource string, before time.Time, reason 
 	return true
 }
 
+// Stale reports whether the resource is offline because its client left a
+// ping unanswered (ExpireResource) and is remembered so: the server's word
+// about it (Update.Answer) is then ignored. A component that hears the
+// server's word for such a resource may ask the client again; if the
+// client answers (a stream-management session resumed), its presence
+// applied as the client's own (Answer false) brings it back.
+// O(resources of the user).
+func (t *Tracker) Stale(jid, resource string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	usr := t.users[jid]
+	return usr != nil && usr.find(resource) < 0 && usr.staleAt(resource) != 0
+}
+
 // Settle decides, for one user whose probe (sent at before) got no answer
 // for some resources, what that silence means. If the server has answered
 // probes for this user (Update.Answer), it would have answered for a live
