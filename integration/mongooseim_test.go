@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,6 +52,7 @@ func (s *xmppServer) listed(t *testing.T, bare string) []string {
 type smClient struct {
 	cmd      *exec.Cmd
 	resource string
+	lines    chan string // what it prints after "ready"
 }
 
 // startSMClient logs user in with slixmpp on s and waits until the server
@@ -75,12 +77,13 @@ func startSMClient(t *testing.T, s *xmppServer, user, pw, status string) *smClie
 			t.Logf("smclient stderr:\n%s", stderr.String())
 		}
 	})
-	ready := make(chan string, 1)
+	ready := make(chan string, 16)
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if line := sc.Text(); strings.HasPrefix(line, "ready ") || strings.HasPrefix(line, "error ") {
-				ready <- line
+			select {
+			case ready <- sc.Text():
+			default: // nobody reads: drop
 			}
 		}
 		close(ready)
@@ -92,7 +95,7 @@ func startSMClient(t *testing.T, s *xmppServer, user, pw, status string) *smClie
 		}
 		f := strings.Fields(line)
 		_, res, _ := strings.Cut(f[1], "/")
-		return &smClient{cmd: cmd, resource: res}
+		return &smClient{cmd: cmd, resource: res, lines: ready}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("smclient did not enable stream management within 30s: %s", stderr.String())
 	}
@@ -142,6 +145,61 @@ func TestMongooseIMStreamManagementCut(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMongooseIMStreamManagementResume: the other side of point 3. A
+// XEP-0198 client whose connection is cut goes offline on the ping bound;
+// when it resumes the session within MongooseIM's window it sends no
+// presence (the session's is the server's), so only asking it tells: the
+// reconciler's next pass probes the user, the server answers for the held
+// session, and presenced pings that resource once more (component
+// recheck.go); the client's answer brings it back with its presence.
+func TestMongooseIMStreamManagementResume(t *testing.T) {
+	d := startPresencedOn(t, mim,
+		"PRESENCED_PING_INTERVAL="+livePingInterval.String(),
+		"PRESENCED_PING_TIMEOUT="+livePingTimeout.String(),
+		"PRESENCED_SWEEP_INTERVAL="+liveSweep.String(),
+		"PRESENCED_RECONCILE_INTERVAL=2s")
+	d.waitConnected(t, 1)
+	user, pw := newUser(t, mim, true)
+	bare := mim.bare(user)
+	c := startSMClient(t, mim, user, pw, "resumable")
+	d.waitResources(t, bare, 15*time.Second, c.resource)
+
+	if err := c.cmd.Process.Signal(syscall.SIGUSR1); err != nil { // cut, keep the state
+		t.Fatal(err)
+	}
+	cut := time.Now()
+	d.waitResources(t, bare, 2*ghostBound)
+	t.Logf("cut session offline after %v", time.Since(cut).Round(100*time.Millisecond))
+	time.Sleep(3 * time.Second) // reconcile passes while the client is away
+	if got := d.resources(t, bare); len(got) != 0 {
+		t.Fatalf("online while cut: %v", got)
+	}
+
+	if err := c.cmd.Process.Signal(syscall.SIGUSR2); err != nil { // resume
+		t.Fatal(err)
+	}
+	select {
+	case line := <-c.lines:
+		if !strings.HasPrefix(line, "resumed ") || !strings.HasSuffix(line, "/"+c.resource) {
+			t.Fatalf("smclient: %q, want the session resumed", line)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the client did not resume its session within 20s")
+	}
+	resumed := time.Now()
+	// A reconcile pass (2 s), its probe's answer, one ping round trip.
+	wantREST(t, d, bare, func(u restUser) error {
+		if !u.Online || u.Status != "resumable" || len(u.Resources) != 1 || u.Resources[0].Resource != c.resource {
+			return fmt.Errorf("want the resumed session back with its presence: %+v", u)
+		}
+		return nil
+	})
+	t.Logf("resumed session back online after %v", time.Since(resumed).Round(100*time.Millisecond))
+	if len(d.logs.matches("a held session answered again")) == 0 {
+		t.Error("presenced did not log the recheck that brought it back")
 	}
 }
 

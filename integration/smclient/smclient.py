@@ -9,10 +9,17 @@ killed. Killed with SIGKILL, its TCP connection is cut without a goodbye: a
 server that offers resumption then keeps the session (MongooseIM:
 resume_timeout), which is what the test wants.
 
+SIGUSR1 cuts the TCP connection the same way but keeps the process and its
+stream-management state (it answers nothing meanwhile); SIGUSR2 then
+connects again and resumes the session (XEP-0198 resume), printing
+"resumed <full JID>". A resumed session sends no new presence: the server
+keeps the session's.
+
 Usage: smclient.py JID PASSWORD HOST PORT STATUS
 """
 import asyncio
 import logging
+import signal
 import sys
 
 import slixmpp
@@ -28,6 +35,7 @@ class Client(slixmpp.ClientXMPP):
         self["xep_0198"].allow_resume = True
         self.add_event_handler("session_start", self.start)
         self.add_event_handler("sm_enabled", self.enabled)
+        self.add_event_handler("session_resumed", self.resumed)
         self.add_event_handler("failed_auth", lambda _: self.fail("authentication failed"))
         self.add_event_handler("connection_failed", lambda e: self.fail("connection failed: %s" % e))
 
@@ -44,6 +52,18 @@ class Client(slixmpp.ClientXMPP):
         print("ready %s sm=%s resume=%s" % (self.boundjid.full, sm.enabled_in, sm.sm_id), flush=True)
 
 
+    def resumed(self, _):
+        print("resumed %s" % self.boundjid.full, flush=True)
+
+    def cut(self):
+        # The socket closes without a stream close; stream management's
+        # state (the session id, counters) stays for the resumption.
+        self.abort()
+
+    def resume(self):
+        self.connect(self.c2s_address)
+
+
 def main():
     if len(sys.argv) != 6:
         print(__doc__, file=sys.stderr)
@@ -54,8 +74,12 @@ def main():
     # The test servers have self-signed certificates.
     c.ssl_context.check_hostname = False
     c.ssl_context.verify_mode = __import__("ssl").CERT_NONE
-    c.connect((host, int(port)))
-    asyncio.get_event_loop().run_forever()
+    c.c2s_address = (host, int(port))
+    c.connect(c.c2s_address)
+    loop = asyncio.get_event_loop()
+    loop.add_signal_handler(signal.SIGUSR1, c.cut)
+    loop.add_signal_handler(signal.SIGUSR2, c.resume)
+    loop.run_forever()
 
 
 if __name__ == "__main__":
