@@ -43,6 +43,10 @@
 // but not through a ping. An error answer to a ping is followed by a
 // disco#info query, which only a live client answers with a result (the
 // server answers errors for gone sessions), before a probe settles it.
+// A resource that went offline that way while the server still holds its
+// session (a stream-management session waiting for resumption) is pinged
+// once more whenever the server answers for it (recheck.go): a resumed
+// client sends no presence, but it answers.
 // Alternatives considered: taking every presence as the client's (a frozen
 // resource next to a live sibling then stayed online for ever, as each probe
 // that settled the sibling confirmed it too); telling answers by their
