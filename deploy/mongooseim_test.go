@@ -18,6 +18,13 @@ import (
 // would, on a fake release, and returns the configuration it wrote.
 func renderMongooseIM(t *testing.T, vars map[string]string) (string, error) {
 	t.Helper()
+	return renderTemplate(t, "deploy/mongooseim/mongooseim.toml", vars)
+}
+
+// renderTemplate runs render.sh on the template at path (from the
+// project's root) and returns the configuration it wrote.
+func renderTemplate(t *testing.T, path string, vars map[string]string) (string, error) {
+	t.Helper()
 	dir := t.TempDir()
 	rel := filepath.Join(dir, "release", "lib", "mongooseim-0.0.0", "priv")
 	if err := os.MkdirAll(rel, 0o755); err != nil {
@@ -28,7 +35,7 @@ func renderMongooseIM(t *testing.T, vars map[string]string) (string, error) {
 	}
 	cmd := exec.Command("bash", filepath.Join(root, "deploy/mongooseim/render.sh"))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"),
-		"MIM_TEMPLATE=" + filepath.Join(root, "deploy/mongooseim/mongooseim.toml"),
+		"MIM_TEMPLATE=" + filepath.Join(root, path),
 		"MIM_CONFIG=" + filepath.Join(dir, "member", "mongooseim.toml"),
 		"MIM_ROOT=" + filepath.Join(dir, "release"),
 		"MIM_SCHEMA=" + filepath.Join(dir, "schema", "pg.sql"),
@@ -241,4 +248,98 @@ func maps(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// TestMongooseIMConfigsAgree: the configuration of the version
+// docker-compose.yml pins (mongooseim.toml) and the tests' one for 6.1.0
+// (mongooseim-6.1.0.toml, which scripts/mongooseim renders with the same
+// render.sh) differ where 6.1.0 takes an older syntax, and agree on
+// everything presenced relies on: what the tests check on the real 6.1.0
+// is what the deployment gets.
+func TestMongooseIMConfigsAgree(t *testing.T) {
+	decode := func(path string, vars map[string]string) map[string]any {
+		t.Helper()
+		out, err := renderTemplate(t, path, vars)
+		if err != nil {
+			t.Fatalf("render.sh %s: %v", path, err)
+		}
+		var m map[string]any
+		if _, err := toml.Decode(out, &m); err != nil {
+			t.Fatalf("%s rendered: %v", path, err)
+		}
+		return m
+	}
+	secrets := map[string]string{"PRESENCED_SECRET": "s3cret", "MONGOOSEIM_ADMIN_USER": "admin",
+		"MONGOOSEIM_ADMIN_PASSWORD": "pw", "MONGOOSEIM_DB_PASSWORD": "dbpw"}
+	deployed := decode("deploy/mongooseim/mongooseim.toml", secrets)
+	tests := maps(secrets)
+	for k, v := range map[string]string{"XMPP_DOMAIN": "localhost", "C2S_PORT": "25222", "COMPONENT_PORT": "28888",
+		"ADMIN_PORT": "25551", "DB_PORT": "25432"} {
+		tests[k] = v
+	}
+	tested := decode("deploy/mongooseim/mongooseim-6.1.0.toml", tests)
+
+	// The component listener: [[listen.component]] from 6.2 on,
+	// [[listen.service]] in 6.1.0.
+	listener := func(m map[string]any, name string) map[string]any {
+		t.Helper()
+		l := array(t, m, "listen", name)
+		if len(l) != 1 {
+			t.Fatalf("%d [[listen.%s]], want 1", len(l), name)
+		}
+		return l[0]
+	}
+	dc, tc := listener(deployed, "component"), listener(tested, "service")
+	for _, k := range []string{"access", "password", "check_from", "conflict_behaviour"} {
+		if dc[k] != tc[k] {
+			t.Errorf("component listener %s: deployed %v, tested %v", k, dc[k], tc[k])
+		}
+	}
+	// Hosts, and routing_modules left to the default that routes to
+	// components (measured on 6.1.0: a list without the external routers
+	// routes nothing from the component to local users).
+	for name, m := range map[string]map[string]any{"deployed": deployed, "tested": tested} {
+		g := table(t, m, "general")
+		if hosts, _ := g["hosts"].([]any); len(hosts) != 1 || hosts[0] != "localhost" {
+			t.Errorf("%s general.hosts = %v", name, g["hosts"])
+		}
+		if _, set := g["routing_modules"]; set {
+			t.Errorf("%s sets general.routing_modules", name)
+		}
+		table(t, m, "auth", "rdbms")
+		if d := table(t, m, "outgoing_pools", "rdbms", "default", "connection")["driver"]; d != "pgsql" {
+			t.Errorf("%s rdbms driver %v", name, d)
+		}
+		for mod, backend := range map[string]string{"mod_roster": "rdbms", "mod_last": "rdbms", "mod_presence": "",
+			"mod_ping": "", "mod_stream_management": "", "mod_disco": ""} {
+			if b := table(t, m, "modules", mod)["backend"]; backend != "" && b != backend {
+				t.Errorf("%s %s backend %v, want %s", name, mod, b, backend)
+			}
+		}
+		// The admin APIs presenced calls: GraphQL (sessions) and REST
+		// (provisioning), with the admin credentials.
+		handlers := map[string]bool{}
+		for _, l := range array(t, m, "listen", "http") {
+			hs, _ := l["handlers"].(map[string]any)
+			for kind, path := range map[string]string{"mongoose_graphql_handler": "/api/graphql", "mongoose_admin_api": "/api"} {
+				list, _ := hs[kind].([]map[string]any)
+				for _, h := range list {
+					if kind == "mongoose_graphql_handler" && h["schema_endpoint"] != "admin" {
+						continue
+					}
+					if h["path"] != path || h["host"] != "_" || h["username"] != "admin" || h["password"] != "pw" {
+						t.Errorf("%s %s: %v", name, kind, h)
+					}
+					handlers[kind] = true
+				}
+			}
+		}
+		if !handlers["mongoose_graphql_handler"] || !handlers["mongoose_admin_api"] {
+			t.Errorf("%s: admin handlers %v, want GraphQL (admin) and the REST admin API", name, handlers)
+		}
+		c2s := listener(m, "c2s")
+		if c2s["max_stanza_size"] != int64(65536) {
+			t.Errorf("%s c2s max_stanza_size %v", name, c2s["max_stanza_size"])
+		}
+	}
 }

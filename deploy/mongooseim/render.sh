@@ -6,7 +6,8 @@
 # 1. Writes MongooseIM's configuration: deploy/mongooseim/mongooseim.toml
 #    with its @NAME@ placeholders replaced by the environment variables of
 #    the same name (escaped for a TOML basic string), to the directory the
-#    image's entrypoint takes mongooseim.toml from (/member).
+#    image's entrypoint takes mongooseim.toml from (/member). scripts/mongooseim
+#    renders the tests' configuration for 6.1.0 (mongooseim-6.1.0.toml) with it.
 # 2. Copies the PostgreSQL schema of this very MongooseIM release
 #    (priv/pg.sql in the release) where PostgreSQL's first start loads it
 #    (deploy/postgres/10-databases.sh), so schema and server always match.
@@ -30,11 +31,24 @@ die() {
 	exit 1
 }
 
-# The placeholders, each filled from the variable of the same name.
-names=(PRESENCED_SECRET MONGOOSEIM_ADMIN_USER MONGOOSEIM_ADMIN_PASSWORD MONGOOSEIM_DB_PASSWORD)
-
 [ -r "$template" ] || die "cannot read $template"
 content=$(<"$template")
+
+# The placeholders: every @NAME@ outside comments, each filled from the
+# variable of the same name, but MongooseIM's own @HOST@ (mod_vcard).
+names=()
+while IFS= read -r line; do
+	[[ $line =~ ^[[:space:]]*# ]] && continue
+	while [[ $line =~ @([A-Z][A-Z0-9_]*)@ ]]; do
+		name=${BASH_REMATCH[1]}
+		line=${line/"@$name@"/}
+		[ "$name" = HOST ] && continue
+		case " ${names[*]} " in
+		*" $name "*) ;;
+		*) names+=("$name") ;;
+		esac
+	done
+done <<<"$content"
 for name in "${names[@]}"; do
 	value=${!name:-}
 	[ -n "$value" ] || die "$name is empty"
