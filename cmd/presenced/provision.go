@@ -3,31 +3,33 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os/signal"
 	"strings"
-	"time"
+	"syscall"
 
 	"github.com/presenced/presenced/internal/app"
 	"mellium.im/xmpp/jid"
 )
 
 // provision runs `presenced provision [flags] USER...`: it puts presenced
-// on each user's roster on MongooseIM, which has no XEP-0356, through the
-// admin GraphQL API (mongooseim-graphql and its credentials): the user
-// subscribes to the component, and the subscription the component asks
-// back is approved for the user. A running presenced must be connected to
-// answer its part; this command only drives the API. USER "-" reads bare
-// JIDs from stdin, one per line. For many users at once, the SQL recipe in
-// docs/setup-mongooseim.md writes MongooseIM's tables directly.
+// on each user's roster on MongooseIM (mongooseim.Provisioner, configured
+// by app.Config.Provisioner from -mongooseim-rest, its credentials and
+// -mongooseim-database), for users offline and online, whether presenced
+// runs or not. USER "-" reads bare JIDs from stdin, one per line. It
+// prints a line per user it could not provision and exits 1 if there was
+// one; running it again is safe.
 func provision(args []string, getenv func(string) string, stdin io.Reader, stderr io.Writer) int {
 	o, users, err := app.ParseArgs("presenced provision", args, getenv, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "presenced provision:", err)
 		return 2
 	}
-	if o.MongooseIM.Endpoint == "" {
-		fmt.Fprintln(stderr, "presenced provision: -mongooseim-graphql (PRESENCED_MONGOOSEIM_GRAPHQL) is required")
+	p, err := o.Provisioner()
+	if err != nil {
+		fmt.Fprintln(stderr, "presenced provision:", err)
 		return 2
 	}
 	var list []string
@@ -57,28 +59,24 @@ func provision(args []string, getenv func(string) string, stdin io.Reader, stder
 			return 2
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(len(list))*10*time.Second+time.Minute)
-	defer cancel()
-	err = o.MongooseIM.SubscribeAll(ctx, list, o.JID)
-	failed := 0
-	for _, e := range unwrapAll(err) {
-		failed++
-		fmt.Fprintln(stderr, "presenced provision:", e)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	outs, err := p.Provision(ctx, list)
+	done := 0
+	for _, out := range outs {
+		switch {
+		case out.Err == nil:
+			done++
+		case err == nil || !errors.Is(out.Err, err):
+			fmt.Fprintln(stderr, "presenced provision:", out.Err)
+		}
 	}
-	fmt.Fprintf(stderr, "presenced provision: %d of %d users on presenced's roster\n", len(list)-failed, len(list))
 	if err != nil {
+		fmt.Fprintln(stderr, "presenced provision: stopped:", err)
+	}
+	fmt.Fprintf(stderr, "presenced provision: %d of %d users have presenced on their roster (from or both)\n", done, len(outs))
+	if err != nil || done < len(outs) {
 		return 1
 	}
 	return 0
-}
-
-// unwrapAll lists the errors errors.Join put together (or err alone).
-func unwrapAll(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }

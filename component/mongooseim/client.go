@@ -18,10 +18,8 @@ import (
 
 // Defaults of the zero values of Client.
 const (
-	DefaultTimeout       = 30 * time.Second
-	DefaultMaxResponse   = 64 << 20 // about a million sessions of listSessions
-	DefaultBatchSize     = 100
-	DefaultSubscribeWait = 10 * time.Second
+	DefaultTimeout     = 30 * time.Second
+	DefaultMaxResponse = 64 << 20 // about a million sessions of listSessions
 )
 
 // Client calls MongooseIM's admin GraphQL API. Its fields are read at each
@@ -51,13 +49,6 @@ type Client struct {
 	// MaxResponse bounds the size of an answer's body in bytes; a larger one
 	// is an error. Zero means DefaultMaxResponse.
 	MaxResponse int64
-	// BatchSize bounds the users handled by one request of SubscribeAll;
-	// zero means DefaultBatchSize.
-	BatchSize int
-	// SubscribeWait bounds how long SubscribeAll waits for the component to
-	// ask for a user's presence after the user subscribed to it; zero means
-	// DefaultSubscribeWait.
-	SubscribeWait time.Duration
 }
 
 // ErrUnauthorized matches (errors.Is) an *Error of HTTP status 401: the
@@ -176,9 +167,12 @@ func (r *rawError) detail() ErrorDetail {
 // fail the call even when data came along: partial results are not
 // results. The GraphQL errors of an answer are an *Error.
 func (c *Client) do(ctx context.Context, op, query string, vars map[string]any, out any) error {
-	data, err := c.doRaw(ctx, op, query, vars)
+	data, gqlErr, err := c.roundTrip(ctx, op, query, vars)
 	if err != nil {
 		return err
+	}
+	if gqlErr != nil {
+		return gqlErr
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("mongooseim: %s: malformed data: %w", op, err)
@@ -186,23 +180,9 @@ func (c *Client) do(ctx context.Context, op, query string, vars map[string]any, 
 	return nil
 }
 
-// doRaw is do returning the data undecoded, and the GraphQL errors as an
-// *Error even when data came along (callers that can attribute errors to
-// parts of a batch look at both).
-func (c *Client) doRaw(ctx context.Context, op, query string, vars map[string]any) (json.RawMessage, error) {
-	data, gqlErr, err := c.roundTrip(ctx, op, query, vars)
-	if err != nil {
-		return nil, err
-	}
-	if gqlErr != nil {
-		return nil, gqlErr
-	}
-	return data, nil
-}
-
 // roundTrip sends one request. It returns the data (nil or JSON null when
-// absent) and, separately, the GraphQL errors of a 200 answer, so that a
-// batch can keep the parts that succeeded; any other failure is err.
+// absent) and, separately, the GraphQL errors of a 200 answer; any other
+// failure is err.
 func (c *Client) roundTrip(ctx context.Context, op, query string, vars map[string]any) (data json.RawMessage, gqlErr *Error, err error) {
 	if c == nil {
 		return nil, nil, fmt.Errorf("mongooseim: %s: nil Client", op)

@@ -365,7 +365,4 @@ func TestNilClient(t *testing.T) {
 	if _, err := c.ListSessions(context.Background(), "example.com"); err == nil || !strings.HasPrefix(err.Error(), "mongooseim: ") {
 		t.Errorf("ListSessions: %v", err)
 	}
-	if err := c.Subscribe(context.Background(), "a@example.com", "presence.example.com"); err == nil {
-		t.Error("Subscribe: no error")
-	}
 }

@@ -1,7 +1,8 @@
-// Package mongooseim is a client of MongooseIM's admin GraphQL API for
-// presenced: it reads the server's sessions to reconcile the tracker with
-// them, and provisions the roster subscriptions through which the component
-// learns presence.
+// Package mongooseim is presenced's client of MongooseIM: of its admin
+// GraphQL API, to read the server's sessions and reconcile the tracker with
+// them ([Client]); and of its REST admin API and its database, to put the
+// component on users' rosters, through which the component learns
+// presence ([Provisioner], [REST]).
 //
 // # How it fits
 //
@@ -18,12 +19,13 @@
 // lists the sessions of users who never let the component see their
 // presence too (measured on 6.1.0). presenced's -reconcile-listed online
 // brings listed sessions online from the list instead. Decisions stay in
-// presence; this package only translates. It imports presence and
-// component/sessions, nothing of component.
+// presence; this package only translates. It imports presence,
+// component/sessions and internal/jidnorm, nothing of component; and pgx
+// for MongooseIM's database.
 //
-// [Client.Subscribe] and [Client.SubscribeAll] put the component on users'
-// rosters with a subscription both ways, which is how the component
-// receives presence on MongooseIM.
+// [Provisioner.Provision] puts the component on users' rosters with
+// subscription from (or both), which is how the component receives
+// presence on MongooseIM; `presenced provision` runs it.
 //
 // # The API used
 //
@@ -32,13 +34,23 @@
 // handler's username and password with HTTP Basic authentication (the
 // stock configuration: port 5551, path /api/graphql, host "localhost").
 // Requests are POSTs of {"query", "variables"} in JSON. Admin operations
-// are nested by category: Query.session.listSessions,
-// Query.roster.getContact, Query.account.checkUser,
-// Mutation.roster.subscription. Errors come as a GraphQL errors array
+// are nested by category; the one used is Query.session.listSessions.
+// Errors come as a GraphQL errors array
 // whose entries carry extensions.code: with status 200 for errors of
 // resolvers, 400 for a query the server rejects, 401 for wrong credentials
 // (mongoose_graphql_errors). The schema files in testdata/schema are the
 // server's own, and the tests validate every request against them.
+//
+// The REST admin API is a mongoose_admin_api handler of a [[listen.http]]
+// (the stock configuration: 127.0.0.1:8088, path /api, host "localhost",
+// no credentials), with HTTP Basic authentication when it has a username
+// and password. Provisioning uses two of its contacts routes: GET
+// /contacts/USER (the user's roster, as JSON items of jid, subscription and
+// ask) and PUT /contacts/USER/CONTACT with {"action": "subscribed"} (204).
+// Errors are a status with a JSON string ("Domain not found"), or, for a
+// crash of the handler, 500 and an empty body; a path without a route is
+// 404 with an empty body. The tests' stand-in (fakerest_test.go) answers as
+// 6.1.0 was measured to.
 //
 // # What the schema gives, and what it does not
 //
@@ -88,42 +100,59 @@
 // interval, never in a loop. Metrics go to the Registerer given, never to
 // the global registry.
 //
-// # Subscriptions: why roster.subscription with INVITE then ACCEPT
+// # Provisioning: a pending request in the database, approved over REST
 //
 // The component must be on the user's roster with subscription from or
 // both, so that the server sends it the user's presence and answers its
-// probes. roster.setMutualSubscription with action CONNECT, subscribeToAll
-// and subscribeAllToAll look like the tool for it, but they add roster
-// items on both sides and first check that both JIDs are accounts
-// (mod_roster_api's add_contact): an external component has no account and
-// no roster, so they fail with user_not_exist. roster.addContact checks the
-// same. MongooseIM has no pre-approval either: a subscribed sent without a
-// pending request changes nothing (mod_roster's out_state_change).
+// probes. On MongooseIM 6.1.0 (measured) the admin GraphQL API cannot do
+// it: every roster call whose contact is a JID without a local part, such
+// as an external component's, fails input coercion of its JID scalar
+// (jid_without_local_part, HTTP 400), and its mutations that add contacts
+// check that both JIDs are accounts. The REST admin API (mongoose_admin_api)
+// parses the contact with jid:from_binary, which takes a bare domain, but
+// its POST /contacts (add a contact) checks for accounts as well (404, "The
+// user presence.example.org does not exist"), and MongooseIM has no
+// pre-approval: a subscribed sent without a pending request changes
+// nothing (mod_roster's out_state_change).
 //
-// So the package drives the ordinary protocol from the user's side with
-// roster.subscription, which routes a presence stanza of the user's and
-// updates the user's roster as a client's would: action INVITE sends
-// subscribe to the component; the component answers subscribed and asks
-// back with subscribe (package component does so once per user); action
-// ACCEPT then approves that request, and the item ends with subscription
-// both. roster.getContact tells the state in between, and
-// account.checkUser rules out unknown users first (an INVITE for them would
-// succeed and do nothing). The component must therefore be connected.
-// SubscribeAll batches users into one query and one mutation per step
-// (aliases u0, u1, ... with the users as variables), Client.BatchSize users
-// at a time, and errors are attributed to users by the aliases in their
-// paths.
+// So Provision makes the request pending itself, where mod_roster keeps
+// it: one SQL statement per StatementUsers users writes the component's
+// item in rosterusers with ask 'I' (sqlPending), as if the component had
+// sent subscribe. Then, for each user, PUT /contacts/USER/COMPONENT with
+// action subscribed (REST.Subscribed) approves it as the user's client
+// would: mod_roster_api:subscription/3 runs process_subscription, the item
+// becomes from, it is pushed to the user's sessions, and mod_presence
+// sends the component the user's current presence, so that a user online
+// is seen at once (measured on 6.1.0). A GET of the roster before tells
+// users without an account (6.1.0 answers it with HTTP 500, ErrNoSuchUser)
+// from the others, so that nothing is written for them, and one after
+// verifies the item. Writing rows alone would do for users offline, whose
+// next session reads them, but not for a session already open, which
+// never learns of them.
+//
+// The requests go Concurrency at a time on keep-alive connections (the
+// REST client's transport keeps enough idle ones), each bounded by
+// REST.Timeout; none is retried: a run is idempotent, and running it again
+// is the retry. What fails every user alike (wrong credentials, no such
+// route, a server that cannot be reached, the database) stops the run
+// before it writes; once rows are written every user is finished or its
+// row put back as it was (sqlRestore), even when the caller's context
+// ends, so that no request stays pending (a client would show it) and no
+// from is taken away.
 //
 // # Alternatives considered
 //
-//   - The older REST admin API: MongooseIM's newer commands are GraphQL
-//     only, and it tells no more about presence.
+//   - The REST admin API for the session list: MongooseIM's newer
+//     commands are GraphQL only, it tells no more about presence, and it
+//     is gone from 6.6.0 on (provisioning needs it all the same).
+//   - The component sending subscribe itself, answered by the same PUT:
+//     it needs the component connected, and the user's client shows the
+//     request until the PUT comes.
 //   - mongooseimctl over SSH, or the Erlang distribution: heavy and
 //     operationally intrusive for one list of sessions.
-//   - Sending the component's subscribe with stanza.sendStanza, which
-//     would not need the component connected: mongoose_stanza_api refuses
-//     a sender that is not an account of a hosted domain, and the
-//     component is neither.
+//   - Sending the component's subscribe with GraphQL's stanza.sendStanza:
+//     mongoose_stanza_api refuses a sender that is not an account of a
+//     hosted domain, and the component is neither.
 //   - A GraphQL client library: two hand-written queries do not need one,
 //     and error handling stays explicit. Tests parse and validate with
 //     github.com/vektah/gqlparser/v2 against the real schema instead.

@@ -2,6 +2,7 @@ package mongooseim_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -62,4 +63,45 @@ func Example() {
 	// alice@example.com offline
 	// bob@example.com available
 	// carol@example.com offline
+}
+
+// ExampleREST_Contacts reads a user's roster from MongooseIM's REST admin
+// API, here a stand-in answering as MongooseIM 6.1.0 does, and tells a user
+// without an account from the others.
+func ExampleREST_Contacts() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, _ := r.BasicAuth(); u != "admin" || p != "secret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		switch r.URL.Path {
+		case "/api/contacts/alice@example.com":
+			io.WriteString(w, `[{"subscription":"from","jid":"presence.example.com","ask":"none"}]`)
+		default:
+			w.WriteHeader(http.StatusInternalServerError) // 6.1.0, for a user without an account
+		}
+	}))
+	defer srv.Close()
+
+	api := &mongooseim.REST{
+		URL:      srv.URL + "/api", // http://mongooseim:5551/api in production
+		User:     "admin",
+		Password: "secret",
+	}
+	for _, user := range []string{"alice@example.com", "nobody@example.com"} {
+		contacts, err := api.Contacts(context.Background(), user)
+		switch {
+		case errors.Is(err, mongooseim.ErrNoSuchUser):
+			fmt.Println(user, "has no account")
+		case err != nil:
+			fmt.Println(err)
+		default:
+			for _, c := range contacts {
+				fmt.Println(user, "has", c.JID, "with subscription", c.Subscription)
+			}
+		}
+	}
+	// Output:
+	// alice@example.com has presence.example.com with subscription from
+	// nobody@example.com has no account
 }

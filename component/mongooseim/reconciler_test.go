@@ -182,7 +182,7 @@ func TestReconcilerAllDomains(t *testing.T) {
 	if err != nil || res != (sessions.Result{Sessions: 2, Online: 2, Offline: 1}) {
 		t.Fatalf("%+v, %v", res, err)
 	}
-	_, _, _, queries := f.stats()
+	_, queries := f.stats()
 	if len(queries) != 1 || !strings.Contains(queries[0], "ListAllSessions") {
 		t.Errorf("queries %q", queries)
 	}
@@ -239,7 +239,7 @@ func TestReconcilerRunFailing(t *testing.T) {
 	if err := r.Run(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Run returned %v", err)
 	}
-	requests, _, _, _ := f.stats()
+	requests, _ := f.stats()
 	if requests < 1 || requests > 12 {
 		t.Errorf("%d requests in 10 intervals", requests)
 	}

@@ -82,6 +82,11 @@ type Config struct {
 	// component and every ReconcileInterval over ReconcileDomains, with the
 	// policy of ReconcileListed. The zero value (no Endpoint) runs none.
 	MongooseIM mongooseim.Client
+	// MongooseIMREST (MongooseIM's REST admin API) and MongooseIMDatabase
+	// (the URL of its RDBMS, PostgreSQL) are what `presenced provision`
+	// needs besides JID (Provisioner); the service itself uses neither.
+	MongooseIMREST     mongooseim.REST
+	MongooseIMDatabase string
 	// Ejabberd is the mod_http_api client; with a URL, a
 	// sessions.Reconciler runs likewise, with the policy of ReconcileListed
 	// (at start, after every handshake, every ReconcileInterval over
@@ -129,6 +134,12 @@ func (o Config) Validate() error {
 	}
 	if o.ReconcileListed != "" && o.ReconcileListed != "probe" && o.ReconcileListed != "online" {
 		return fmt.Errorf("-reconcile-listed (PRESENCED_RECONCILE_LISTED): %q is neither probe nor online", o.ReconcileListed)
+	}
+	if u := o.MongooseIMREST.URL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		return fmt.Errorf("-mongooseim-rest (PRESENCED_MONGOOSEIM_REST): %q is not an http:// or https:// URL", u)
+	}
+	if o.MongooseIMDatabase != "" && !IsPostgresURL(o.MongooseIMDatabase) {
+		return errors.New("-mongooseim-database (PRESENCED_MONGOOSEIM_DATABASE): not a PostgreSQL URL postgres://... (MongooseIM's RDBMS)")
 	}
 	if o.Store != "" && o.Store != "memory" && !IsPostgresURL(o.Store) {
 		return fmt.Errorf("-store (PRESENCED_STORE): unknown store %q (memory, or a PostgreSQL URL postgres://...)", o.Store)

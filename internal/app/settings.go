@@ -88,10 +88,14 @@ func settings(o *Config, level *string) []setting {
 		{key: "max-stanza", def: "65536", kind: kInt, positive: true, help: "bytes of one presence stanza at most (text of names, attributes and content)", dst: &o.MaxStanza, group: "Limits"},
 		{key: "user-rate", def: "10", kind: kInt, positive: true, help: "presence changes of one user applied per second; more are held and the newest applied at the end of the second", dst: &o.UserRate, group: "Limits"},
 
-		{key: "mongooseim-graphql", help: "MongooseIM's admin GraphQL endpoint, e.g. http://mongooseim:5551/api/graphql; set, it turns on the periodic reconciliation with its session list and `presenced provision`", dst: &o.MongooseIM.Endpoint, group: "MongooseIM"},
+		{key: "mongooseim-graphql", help: "MongooseIM's admin GraphQL endpoint, e.g. http://mongooseim:5551/api/graphql; set, it turns on the periodic reconciliation with its session list", dst: &o.MongooseIM.Endpoint, group: "MongooseIM"},
 		{key: "mongooseim-host", help: "Host header for the GraphQL endpoint, when its listener's host option does not match the URL (MongooseIM's template: localhost)", dst: &o.MongooseIM.Host, group: "MongooseIM"},
 		{key: "mongooseim-user", help: "the GraphQL admin handler's username (HTTP Basic)", dst: &o.MongooseIM.User, group: "MongooseIM"},
 		{key: "mongooseim-password", help: "the GraphQL admin handler's password", dst: &o.MongooseIM.Password, group: "MongooseIM"},
+		{key: "mongooseim-rest", help: "MongooseIM's REST admin API (a mongoose_admin_api handler), its path included, e.g. http://mongooseim:5551/api; `presenced provision` needs it, with mongooseim-rest-user, mongooseim-rest-password and mongooseim-database, to put presenced on users' rosters; the service does not use it", dst: &o.MongooseIMREST.URL, group: "MongooseIM"},
+		{key: "mongooseim-rest-user", help: "the REST admin handler's username (HTTP Basic); `presenced provision` needs it", dst: &o.MongooseIMREST.User, group: "MongooseIM"},
+		{key: "mongooseim-rest-password", help: "the REST admin handler's password; `presenced provision` needs it", dst: &o.MongooseIMREST.Password, group: "MongooseIM"},
+		{key: "mongooseim-database", help: "MongooseIM's RDBMS, the PostgreSQL that holds its rosters (rosterusers), e.g. postgres://mongooseim:...@db/mongooseim; `presenced provision` needs it to write the roster items the REST API then approves; the service does not use it", dst: &o.MongooseIMDatabase, group: "MongooseIM"},
 		{key: "ejabberd-api", help: "ejabberd's HTTP API (mod_http_api), e.g. http://127.0.0.1:5281/api; set, it turns on reconciliation with its session list (connected_users_info): at start, after every reconnect and every reconcile-interval, users listed and not known are probed, resources known and not listed go offline", dst: &o.Ejabberd.URL, group: "ejabberd"},
 		{key: "ejabberd-api-user", help: "an ejabberd account allowed connected_users_info by api_permissions, e.g. presenced@example.org (HTTP Basic); empty: no credentials (a rule by source address)", dst: &o.Ejabberd.User, group: "ejabberd"},
 		{key: "ejabberd-api-password", help: "that account's password", dst: &o.Ejabberd.Password, group: "ejabberd"},
@@ -341,9 +345,10 @@ the flag, variable or file key it came from; so does an unknown key in the
 file. Durations are written like ` + "`300ms`, `5s`, `2h45m`" + `; lists are
 comma-separated in flags and variables, TOML arrays in the file.
 
-` + "`presenced provision USER...`" + ` (put presenced on users' rosters through
-MongooseIM's GraphQL API; ` + "`-`" + ` reads users from stdin) takes the same
-settings; ` + "`presenced migrate`" + ` (apply the PostgreSQL schema) only ` + "`-store`" + `.
+` + "`presenced provision USER...`" + ` (put presenced on users' rosters on
+MongooseIM, through its database and REST admin API: the ` + "`mongooseim-rest*`" + `
+and ` + "`mongooseim-database`" + ` settings; ` + "`-`" + ` reads users from stdin) takes the
+same settings; ` + "`presenced migrate`" + ` (apply the PostgreSQL schema) only ` + "`-store`" + `.
 
 ` + "```toml" + `
 # /etc/presenced.toml
