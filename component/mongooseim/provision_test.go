@@ -265,7 +265,9 @@ func TestProvisionCancel(t *testing.T) {
 			}
 		default:
 			undone++
-			if it != (rosterItem{}) {
+			// Undone, or approved before the cancellation reached the check
+			// (the PUT took effect, its GET was cancelled): never left pending.
+			if it != (rosterItem{}) && it != (rosterItem{sub: "from", ask: "none"}) {
 				t.Errorf("%s: %v; item left %v", o.User, o.Err, it)
 			}
 		}
