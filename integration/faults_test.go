@@ -353,31 +353,46 @@ func settle(t *testing.T, ch *churn, d *daemon, users []string, dbURL string) {
 	}
 }
 
-// (a) The server killed with SIGKILL under load, then started again:
-// ejabberd and MongooseIM, each a server of the test's own, so the others
-// never see a killed server.
+// (a) The server killed with SIGKILL under load, then started again, and
+// stopped cleanly under load, then started again: ejabberd and MongooseIM,
+// each a server of the test's own, so the others never see it go.
 func TestFaultServerKilledUnderLoad(t *testing.T) {
+	for _, kind := range []string{"ejabberd", "mongooseim"} {
+		t.Run(kind, func(t *testing.T) { serverGoneUnderLoad(t, kind, true) })
+	}
+}
+
+func TestFaultServerStoppedUnderLoad(t *testing.T) {
+	for _, kind := range []string{"ejabberd", "mongooseim"} {
+		t.Run(kind, func(t *testing.T) { serverGoneUnderLoad(t, kind, false) })
+	}
+}
+
+// serverGoneUnderLoad takes a private server of kind away under load
+// (kill: SIGKILL, else a clean stop), starts it again 2 s later, and
+// checks that presenced ends with exactly what the users last did.
+func serverGoneUnderLoad(t *testing.T, kind string, kill bool) {
 	var users []string
 	for i := range 10 {
 		users = append(users, "load"+strconv.Itoa(i))
 	}
-	for _, kind := range []string{"ejabberd", "mongooseim"} {
-		t.Run(kind, func(t *testing.T) {
-			own := privateServer(t, kind, loadPassword, users...)
-			d := startPresencedOn(t, own, "PRESENCED_LINK_GRACE=10s")
-			d.waitConnected(t, 1)
-			ch := startChurnOn(t, own.env["XMPP_C2S_ADDR"], users, 100*time.Millisecond, "")
-			time.Sleep(3 * time.Second) // under load for a while
-			own.kill(t)
-			time.Sleep(2 * time.Second) // the server stays away while the users and presenced retry
-			if err := own.start(); err != nil {
-				t.Fatal(err)
-			}
-			d.waitConnected(t, 2)
-			time.Sleep(3 * time.Second) // load again after the recovery
-			settle(t, ch, d, users, "")
-		})
+	own := privateServer(t, kind, loadPassword, users...)
+	d := startPresencedOn(t, own, "PRESENCED_LINK_GRACE=10s")
+	d.waitConnected(t, 1)
+	ch := startChurnOn(t, own.env["XMPP_C2S_ADDR"], users, 100*time.Millisecond, "")
+	time.Sleep(3 * time.Second) // under load for a while
+	if kill {
+		own.kill(t)
+	} else if err := own.run("stop"); err != nil {
+		t.Fatal(err)
 	}
+	time.Sleep(2 * time.Second) // the server stays away while the users and presenced retry
+	if err := own.start(); err != nil {
+		t.Fatal(err)
+	}
+	d.waitConnected(t, 2)
+	time.Sleep(3 * time.Second) // load again after the recovery
+	settle(t, ch, d, users, "")
 }
 
 // (b) PostgreSQL stopped for 30 s under load: the API keeps answering from

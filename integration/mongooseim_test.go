@@ -4,6 +4,8 @@ package integration
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -47,6 +49,28 @@ func (s *xmppServer) listed(t *testing.T, bare string) []string {
 	return out
 }
 
+// kick ends every session of bare on s (GraphQL session.kickUser).
+func (s *xmppServer) kick(t *testing.T, bare string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{
+		"query":     "mutation ($u: BareJID!) { session { kickUser(user: $u, reason: \"test over\") { kicked } } }",
+		"variables": map[string]string{"u": bare},
+	})
+	req, _ := http.NewRequest(http.MethodPost, s.env["MONGOOSEIM_GRAPHQL_URL"], bytes.NewReader(body))
+	req.SetBasicAuth(s.env["MONGOOSEIM_GRAPHQL_USER"], s.env["MONGOOSEIM_GRAPHQL_PASSWORD"])
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Errorf("kicking %s: %v", bare, err)
+		return
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || bytes.Contains(out, []byte(`"errors"`)) {
+		t.Errorf("kicking %s: %d %s", bare, resp.StatusCode, out)
+	}
+}
+
 // smClient is a real XEP-0198 client (slixmpp, integration/smclient) that
 // enabled stream management with resumption.
 type smClient struct {
@@ -77,6 +101,10 @@ func startSMClient(t *testing.T, s *xmppServer, user, pw, status string) *smClie
 			t.Logf("smclient stderr:\n%s", stderr.String())
 		}
 	})
+	// A killed client's session stays on the server for resumption (600 s):
+	// end it, so that the tests after this one find the shared MongooseIM
+	// without it.
+	t.Cleanup(func() { s.kick(t, s.bare(user)) })
 	ready := make(chan string, 16)
 	go func() {
 		sc := bufio.NewScanner(out)
