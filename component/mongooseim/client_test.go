@@ -246,6 +246,9 @@ func TestErrors(t *testing.T) {
 		{
 			name: "many long errors are bounded",
 			setup: func(f *fakeServer, c *Client) {
+				// 10 MB of errors take seconds to encode under -race on a
+				// loaded machine: more than DefaultTimeout.
+				c.Timeout = time.Minute
 				f.intercept = func(w http.ResponseWriter, r *http.Request, q string) bool {
 					var errs []gqlErr
 					for range 1000 {
@@ -258,7 +261,10 @@ func TestErrors(t *testing.T) {
 			contains: []string{"; and 97 more"},
 			wantError: func(t *testing.T, err error) {
 				var e *Error
-				if !errors.As(err, &e) || len(e.Errors) != maxErrors || len(e.Errors[0].Message) > maxMessage+len("…") {
+				if !errors.As(err, &e) {
+					t.Fatalf("%v is not an *Error", err)
+				}
+				if len(e.Errors) != maxErrors || len(e.Errors[0].Message) > maxMessage+len("…") {
 					t.Errorf("errors not bounded: %d", len(e.Errors))
 				}
 			},
