@@ -146,7 +146,7 @@ type Resource struct {
 // same reports whether r already carries what u says.
 func (r *Resource) same(u *Update) bool {
 	return r.Show == u.Show && r.Status == u.Status && r.Priority == u.Priority &&
-		r.Idle.Equal(u.Idle) && slices.Equal(r.Statuses, u.Statuses) && r.Listed == u.Listed
+		r.Idle.Equal(u.Idle) && slices.Equal(r.Statuses, u.Statuses)
 }
 
 // User is the state of one user: the aggregate presence and the online

@@ -168,14 +168,19 @@ func TestReconcileMarksListedResources(t *testing.T) {
 	if listed("a@one") || !listed("b@one") {
 		t.Fatalf("Listed: a %v (known), b %v (from the list)", listed("a@one"), listed("b@one"))
 	}
+	before, _ := tr.Get("b@one")
 	sub := subscribe(tr)
+	clk.Advance(time.Second)
 	answer := on("b@one", "phone", ShowNone, "", 0)
 	answer.Answer = true
+	answer.Time = clk.Now().Add(-time.Minute) // a delay stamp older than the listing
 	if _, changed := tr.Apply(answer); !changed {
 		t.Fatal("a probe answer for a listed resource must publish: the resource's presence is now known")
 	}
-	if ev := next(t, sub); ev.Kind != EventChanged || ev.Resource.Listed {
-		t.Fatalf("event %+v, want changed and no longer listed", ev)
+	// The same presence: only the mark goes; Since, which decides between
+	// resources of equal priority, stays (found by TestModel).
+	if ev := next(t, sub); ev.Kind != EventChanged || ev.Resource.Listed || !ev.Resource.Since.Equal(before.Resources[0].Since) {
+		t.Fatalf("event %+v, want changed, no longer listed, since %v as before", ev, before.Resources[0].Since)
 	}
 	if listed("b@one") {
 		t.Fatal("still listed after its presence came")

@@ -275,13 +275,20 @@ func (t *Tracker) applyLocked(u *Update, now time.Time) (ev Event, changed bool,
 		if !u.Answer {
 			r.alive = now.UnixNano()
 		}
-		if r.Expires.Equal(expires) {
+		if r.Expires.Equal(expires) && r.Listed == u.Listed {
 			return Event{}, false, nil
 		}
 		// A TTL refresh changes nothing a person sees, but a store must
 		// learn the new deadline, or a restart would bring back the old one.
 		r.Expires = expires
 		kind = EventRefreshed
+		if r.Listed != u.Listed {
+			// The same presence, now said for the resource rather than
+			// taken from a session list: the API must stop saying
+			// session_list. Since stays (nothing the user said changed).
+			r.Listed = u.Listed
+			kind = EventChanged
+		}
 		ev = Event{Kind: kind, Time: now, User: u.User, Resource: *r, Aggregate: usr.aggregate()}
 		t.ix.set(u.User, usr)
 		t.publishLocked(&ev)
