@@ -4,14 +4,13 @@ package integration
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -52,22 +51,10 @@ func (s *xmppServer) listed(t *testing.T, bare string) []string {
 // kick ends every session of bare on s (GraphQL session.kickUser).
 func (s *xmppServer) kick(t *testing.T, bare string) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{
-		"query":     "mutation ($u: BareJID!) { session { kickUser(user: $u, reason: \"test over\") { kicked } } }",
-		"variables": map[string]string{"u": bare},
-	})
-	req, _ := http.NewRequest(http.MethodPost, s.env["MONGOOSEIM_GRAPHQL_URL"], bytes.NewReader(body))
-	req.SetBasicAuth(s.env["MONGOOSEIM_GRAPHQL_USER"], s.env["MONGOOSEIM_GRAPHQL_PASSWORD"])
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	q := fmt.Sprintf(`mutation { session { kickUser(user: %s, reason: "test over") { kicked } } }`, strconv.Quote(bare))
+	var out any
+	if err := clusterGraphQL(ctx(t), s.env, q, &out); err != nil {
 		t.Errorf("kicking %s: %v", bare, err)
-		return
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || bytes.Contains(out, []byte(`"errors"`)) {
-		t.Errorf("kicking %s: %d %s", bare, resp.StatusCode, out)
 	}
 }
 
